@@ -1,0 +1,282 @@
+//! Loading checkpoints unmodified: the official SAM 2.1 `.pt` files (a PyTorch zip archive,
+//! state dict under `"model"`, read by candle's pickle reader, which interprets the pickle
+//! opcodes without executing code), safetensors conversions of them, and RUAC's released
+//! `model.safetensors` (the same names plus `sam_mask_decoder.pixel_bndl.*`).
+//!
+//! Tensors of the video path and of RUAC's training-only attackers are recognised and
+//! skipped; anything else missing, unexpected or of the wrong shape is one error naming
+//! every offending tensor.
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use candle_core::{DType, Device, Shape, Tensor};
+use candle_nn::var_builder::SimpleBackend;
+use candle_nn::VarBuilder;
+
+use crate::model::{BayesHeadConfig, Sam2Config, Sam2Model};
+use crate::{Error, Result};
+
+/// Prefixes that belong to SAM 2's video path (memory attention and encoder, object
+/// pointers): present in every official checkpoint, unused for single images.
+pub const VIDEO_ONLY_PREFIXES: &[&str] = &[
+    "memory_attention.",
+    "memory_encoder.",
+    "maskmem_tpos_enc",
+    "no_mem_pos_enc",
+    "no_obj_ptr",
+    "no_obj_embed_spatial",
+    "obj_ptr_proj.",
+    "obj_ptr_tpos_proj.",
+    "mask_downsample.",
+];
+
+/// Training-only RUAC modules (`ruac/hub.py` drops the same prefixes).
+pub const ATTACKER_PREFIXES: &[&str] = &["style_gcn.", "style_attacker.", "deform_attacker."];
+
+/// In a RUAC checkpoint SAM's hypernetwork MLPs are kept for compatibility but unused.
+pub const HYPERNETWORK_PREFIX: &str = "sam_mask_decoder.output_hypernetworks_mlps.";
+
+/// Marker tensor of a RUAC (Bayesian head) checkpoint.
+pub const BAYES_HEAD_PREFIX: &str = "sam_mask_decoder.pixel_bndl.";
+
+/// All tensors of a checkpoint, by name, as stored (any float dtype).
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    pub tensors: HashMap<String, Tensor>,
+    pub source: String,
+}
+
+fn fmt_err(path: &str, reason: impl std::fmt::Display) -> Error {
+    Error::CheckpointFormat { path: path.to_string(), reason: reason.to_string() }
+}
+
+impl Checkpoint {
+    /// Reads a `.pt`/`.pth` (PyTorch zip) or `.safetensors` file, by content, not extension.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        let mut head = [0u8; 8];
+        {
+            use std::io::Read;
+            let mut f = std::fs::File::open(path).map_err(|e| Error::Io { path: name.clone(), source: e })?;
+            let n = f.read(&mut head).map_err(|e| Error::Io { path: name.clone(), source: e })?;
+            if n < 8 {
+                return Err(fmt_err(&name, format!("file is only {n} bytes long")));
+            }
+        }
+        if &head[..4] == b"PK\x03\x04" {
+            Self::load_pth(path)
+        } else {
+            let bytes = std::fs::read(path).map_err(|e| Error::Io { path: name.clone(), source: e })?;
+            Self::from_safetensors_bytes(&bytes, &name)
+        }
+    }
+
+    fn load_pth(path: &Path) -> Result<Self> {
+        let name = path.display().to_string();
+        let wrap = |e: candle_core::Error| fmt_err(&name, format!("not a readable PyTorch checkpoint ({e})"));
+        // Official SAM 2.1 checkpoints hold {"model": state_dict}; plain state dicts also load.
+        let infos = match candle_core::pickle::read_pth_tensor_info(path, false, Some("model")) {
+            Ok(infos) if !infos.is_empty() => (infos, Some("model")),
+            _ => (candle_core::pickle::read_pth_tensor_info(path, false, None).map_err(wrap)?, None),
+        };
+        let (infos, key) = infos;
+        if infos.is_empty() {
+            return Err(fmt_err(&name, "no tensors found in the pickled state dict"));
+        }
+        let pth = candle_core::pickle::PthTensors::new(path, key).map_err(wrap)?;
+        let mut tensors = HashMap::with_capacity(infos.len());
+        for info in infos {
+            let t = pth
+                .get(&info.name)
+                .map_err(|e| fmt_err(&name, format!("tensor {} is unreadable, the file may be truncated ({e})", info.name)))?
+                .ok_or_else(|| fmt_err(&name, format!("tensor {} listed but absent", info.name)))?;
+            tensors.insert(info.name.clone(), t);
+        }
+        Ok(Self { tensors, source: name })
+    }
+
+    /// Parses safetensors bytes (the web demo's path: no file system there).
+    pub fn from_safetensors_bytes(bytes: &[u8], name: &str) -> Result<Self> {
+        let st = safetensors::SafeTensors::deserialize(bytes)
+            .map_err(|e| fmt_err(name, format!("not a valid safetensors or PyTorch zip file ({e})")))?;
+        let mut tensors = HashMap::new();
+        for (tname, view) in st.tensors() {
+            let dtype = match view.dtype() {
+                safetensors::Dtype::F32 => DType::F32,
+                safetensors::Dtype::F16 => DType::F16,
+                safetensors::Dtype::BF16 => DType::BF16,
+                safetensors::Dtype::F64 => DType::F64,
+                other => return Err(Error::CheckpointDtype { name: tname, dtype: format!("{other:?}") }),
+            };
+            let t = Tensor::from_raw_buffer(view.data(), dtype, view.shape(), &Device::Cpu)?;
+            tensors.insert(tname, t);
+        }
+        Ok(Self { tensors, source: name.to_string() })
+    }
+
+    /// True for RUAC checkpoints (they carry the Bayesian pixel head).
+    pub fn has_bayes_head(&self) -> bool {
+        self.tensors.keys().any(|k| k.starts_with(BAYES_HEAD_PREFIX))
+    }
+
+    fn dims(&self, name: &str) -> Option<Vec<usize>> {
+        self.tensors.get(name).map(|t| t.dims().to_vec())
+    }
+
+    /// Infers the configuration from tensor shapes: the trunk (width and blocks per stage,
+    /// told apart by which blocks project to a new width) is matched against the named
+    /// configurations, whose head counts and windows cannot be read from shapes; the FPN
+    /// width, decoder MLP width and IoU-head width are read directly.
+    pub fn infer_config(&self) -> Result<Sam2Config> {
+        let pe = self
+            .dims("image_encoder.trunk.patch_embed.proj.weight")
+            .ok_or_else(|| Error::UnknownConfig("no image_encoder.trunk.patch_embed.proj.weight: not a SAM 2.1 checkpoint".into()))?;
+        let embed_dim = pe[0];
+        let mut n_blocks = 0;
+        while self.tensors.contains_key(&format!("image_encoder.trunk.blocks.{n_blocks}.norm1.weight")) {
+            n_blocks += 1;
+        }
+        let mut stages = vec![];
+        let mut count = 0;
+        for i in 0..n_blocks {
+            if i > 0 && self.tensors.contains_key(&format!("image_encoder.trunk.blocks.{i}.proj.weight")) {
+                stages.push(count);
+                count = 0;
+            }
+            count += 1;
+        }
+        stages.push(count);
+        let mut cfg = Sam2Config::all_named()
+            .into_iter()
+            .find(|c| c.hiera.embed_dim == embed_dim && c.hiera.stages == stages)
+            .ok_or_else(|| {
+                Error::UnknownConfig(format!(
+                    "Hiera trunk with embed_dim {embed_dim} and stages {stages:?} matches none of tiny, small, base_plus, large, micro; give the configuration explicitly"
+                ))
+            })?;
+        if let Some(d) = self.dims("image_encoder.neck.convs.0.conv.weight") {
+            cfg.d_model = d[0];
+        }
+        if let Some(d) = self.dims("sam_mask_decoder.transformer.layers.0.mlp.layers.0.weight") {
+            cfg.decoder.transformer_mlp_dim = d[0];
+        }
+        if let Some(d) = self.dims("sam_mask_decoder.iou_prediction_head.layers.0.weight") {
+            cfg.decoder.iou_head_hidden_dim = d[0];
+        }
+        if self.has_bayes_head() {
+            cfg.bayes_head = Some(BayesHeadConfig::default());
+        }
+        Ok(cfg)
+    }
+
+    /// Whether a tensor is known and deliberately unused for this configuration.
+    pub fn is_ignored(name: &str, cfg: &Sam2Config) -> bool {
+        VIDEO_ONLY_PREFIXES.iter().chain(ATTACKER_PREFIXES).any(|p| name.starts_with(p))
+            || (cfg.bayes_head.is_some() && name.starts_with(HYPERNETWORK_PREFIX))
+    }
+
+    /// Rejects integer tensors and NaN/infinite weights among the tensors the model uses.
+    pub fn validate_values(&self, cfg: &Sam2Config) -> Result<()> {
+        for (name, t) in &self.tensors {
+            if Self::is_ignored(name, cfg) {
+                continue;
+            }
+            if !t.dtype().is_float() {
+                return Err(Error::CheckpointDtype { name: name.clone(), dtype: format!("{:?}", t.dtype()) });
+            }
+            let v = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+            let bad = v.iter().filter(|x| !x.is_finite()).count();
+            if bad > 0 {
+                return Err(Error::NonFiniteWeights { name: name.clone(), count: bad });
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the model (inferring the configuration when `cfg` is `None`), checking that
+    /// the checkpoint has exactly the tensors the configuration needs.
+    pub fn build_model(&self, cfg: Option<Sam2Config>, device: &Device) -> Result<Sam2Model> {
+        let cfg = match cfg {
+            Some(c) => c,
+            None => self.infer_config()?,
+        };
+        cfg.validate()?;
+        self.validate_values(&cfg)?;
+        let tracker = Arc::new(Mutex::new(Tracker::default()));
+        let backend = TrackingBackend { tensors: self.tensors.clone(), tracker: tracker.clone() };
+        let vb = VarBuilder::from_backend(Box::new(backend), DType::F32, device.clone());
+        let model = Sam2Model::new(&cfg, vb);
+        let t = tracker.lock().map_err(|_| Error::Invalid("checkpoint tracker poisoned".into()))?;
+        let mut unexpected: Vec<String> = self
+            .tensors
+            .keys()
+            .filter(|k| !t.used.contains(*k) && !Self::is_ignored(k, &cfg))
+            .cloned()
+            .collect();
+        unexpected.sort();
+        if !t.missing.is_empty() || !unexpected.is_empty() || !t.wrong_shape.is_empty() {
+            return Err(Error::CheckpointMismatch {
+                config: cfg.name.clone(),
+                missing: t.missing.clone(),
+                unexpected,
+                wrong_shape: t.wrong_shape.clone(),
+            });
+        }
+        Ok(model?)
+    }
+}
+
+/// Loads a checkpoint file and builds the model in one call.
+pub fn load_model(path: impl AsRef<Path>, cfg: Option<Sam2Config>, device: &Device) -> Result<Sam2Model> {
+    Checkpoint::load(path)?.build_model(cfg, device)
+}
+
+#[derive(Default)]
+struct Tracker {
+    used: HashSet<String>,
+    missing: Vec<String>,
+    wrong_shape: Vec<String>,
+}
+
+/// A tensor source that records which names the model asked for, and answers missing or
+/// mis-shaped ones with zeros, so that one load reports every problem at once.
+struct TrackingBackend {
+    tensors: HashMap<String, Tensor>,
+    tracker: Arc<Mutex<Tracker>>,
+}
+
+impl SimpleBackend for TrackingBackend {
+    fn get(&self, s: Shape, name: &str, _: candle_nn::Init, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        let mut t = self.tracker.lock().map_err(|_| candle_core::Error::Msg("tracker poisoned".into()))?;
+        match self.tensors.get(name) {
+            None => {
+                t.missing.push(name.to_string());
+                Tensor::zeros(s, dtype, dev)
+            }
+            Some(x) if x.shape() != &s => {
+                t.used.insert(name.to_string());
+                t.wrong_shape.push(format!("{name}: expected {:?}, found {:?}", s.dims(), x.dims()));
+                Tensor::zeros(s, dtype, dev)
+            }
+            Some(x) => {
+                t.used.insert(name.to_string());
+                x.to_device(dev)?.to_dtype(dtype)
+            }
+        }
+    }
+
+    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        let mut t = self.tracker.lock().map_err(|_| candle_core::Error::Msg("tracker poisoned".into()))?;
+        t.used.insert(name.to_string());
+        match self.tensors.get(name) {
+            Some(x) => x.to_device(dev)?.to_dtype(dtype),
+            None => Err(candle_core::Error::CannotFindTensor { path: name.to_string() }),
+        }
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+}

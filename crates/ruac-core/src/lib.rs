@@ -1,0 +1,13 @@
+//! `ruac-core`: RUAC (Zhou, Shao, Toussaint, Ye; ICML 2026, arXiv 2605.10603) on candle.
+//!
+//! SAM 2.1's image path (Hiera trunk, FPN neck, prompt encoder, two-way mask decoder) with
+//! RUAC's Bayesian pixel head, which turns every pixel's logit into a Weibull-factored random
+//! variable and so gives a per-pixel uncertainty. See ARCHITECTURE.md for the map.
+pub mod checkpoint;
+pub mod error;
+pub mod image_io;
+pub mod model;
+pub mod predictor;
+pub mod rng;
+
+pub use error::{Error, Result};

@@ -1,0 +1,190 @@
+//! SAM 2.1 mask decoder (`sam2/modeling/sam/mask_decoder.py`): two-way transformer over
+//! [object-score, IoU, 4 mask] tokens plus prompt tokens, an upscaling path fed with the
+//! high-resolution skip features, IoU and object-score heads, and the per-pixel head: SAM's
+//! hypernetwork dot product, or RUAC's [`BayesianPixelHead`].
+use candle_core::{Module, Result, Tensor};
+use candle_nn::{conv2d, conv_transpose2d, Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig, VarBuilder};
+
+use super::bayes_head::BayesianPixelHead;
+use super::common::{Activation, LayerNorm2d, Mlp};
+use super::config::{DecoderConfig, Sam2Config};
+use super::transformer::TwoWayTransformer;
+
+/// Everything the decoder computes for all `1 + num_multimask_outputs` mask tokens, before
+/// the single/multi-mask selection.
+#[derive(Debug, Clone)]
+pub struct DecoderOutput {
+    /// Mask logits from the analytic (mean) pixel head, `B, 4, 4h, 4w`.
+    pub masks: Tensor,
+    /// Predicted IoU per mask token, `B, 4`.
+    pub iou: Tensor,
+    /// Object-score logit, `B, 1`.
+    pub obj_score: Tensor,
+    /// Upscaled per-pixel embedding, `B, C/8, 4h, 4w` (input of the pixel head).
+    pub upscaled: Tensor,
+    /// Output mask tokens, `B, 4, C`.
+    pub mask_tokens: Tensor,
+}
+
+/// The per-pixel step: SAM's hypernetwork product or RUAC's Bayesian head.
+#[derive(Debug, Clone)]
+pub enum PixelHead {
+    /// `output_hypernetworks_mlps`: one MLP per mask token, dotted with the pixel embedding.
+    Hypernetwork(Vec<Mlp>),
+    Bayesian(BayesianPixelHead),
+}
+
+#[derive(Debug, Clone)]
+pub struct MaskDecoder {
+    pub transformer: TwoWayTransformer,
+    iou_token: Tensor,
+    mask_tokens: Tensor,
+    obj_score_token: Tensor,
+    upscale_conv1: ConvTranspose2d,
+    upscale_ln: LayerNorm2d,
+    upscale_conv2: ConvTranspose2d,
+    pub conv_s0: Conv2d,
+    pub conv_s1: Conv2d,
+    pub pixel_head: PixelHead,
+    iou_prediction_head: Mlp,
+    pred_obj_score_head: Mlp,
+    cfg: DecoderConfig,
+}
+
+impl MaskDecoder {
+    pub fn new(cfg: &Sam2Config, vb: VarBuilder) -> Result<Self> {
+        let d = cfg.d_model;
+        let dc = &cfg.decoder;
+        let n_tokens = dc.num_multimask_outputs + 1;
+        let up = ConvTranspose2dConfig { stride: 2, ..Default::default() };
+        let ou = vb.pp("output_upscaling");
+        let pixel_head = match &cfg.bayes_head {
+            Some(_) => PixelHead::Bayesian(BayesianPixelHead::new(d, d / 8, n_tokens, vb.clone())?),
+            None => PixelHead::Hypernetwork(
+                (0..n_tokens)
+                    .map(|i| Mlp::new(vb.pp(format!("output_hypernetworks_mlps.{i}")), d, d, d / 8, 3, Activation::Relu, false))
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+        };
+        Ok(Self {
+            transformer: TwoWayTransformer::new(
+                dc.transformer_depth,
+                d,
+                dc.transformer_heads,
+                dc.transformer_mlp_dim,
+                dc.attention_downsample_rate,
+                vb.pp("transformer"),
+            )?,
+            iou_token: vb.pp("iou_token").get((1, d), "weight")?,
+            mask_tokens: vb.pp("mask_tokens").get((n_tokens, d), "weight")?,
+            obj_score_token: vb.pp("obj_score_token").get((1, d), "weight")?,
+            upscale_conv1: conv_transpose2d(d, d / 4, 2, up, ou.pp("0"))?,
+            upscale_ln: LayerNorm2d::new(d / 4, ou.pp("1"))?,
+            upscale_conv2: conv_transpose2d(d / 4, d / 8, 2, up, ou.pp("3"))?,
+            conv_s0: conv2d(d, d / 8, 1, Conv2dConfig::default(), vb.pp("conv_s0"))?,
+            conv_s1: conv2d(d, d / 4, 1, Conv2dConfig::default(), vb.pp("conv_s1"))?,
+            pixel_head,
+            iou_prediction_head: Mlp::new(vb.pp("iou_prediction_head"), d, dc.iou_head_hidden_dim, n_tokens, dc.iou_head_depth, Activation::Relu, true)?,
+            pred_obj_score_head: Mlp::new(vb.pp("pred_obj_score_head"), d, d, 1, 3, Activation::Relu, false)?,
+            cfg: dc.clone(),
+        })
+    }
+
+    /// `predict_masks`. `image_embeddings` `B, C, h, w` (already with `no_mem_embed`),
+    /// `image_pe` `1, C, h, w`, `sparse` `B, N, C`, `dense` `B, C, h, w`,
+    /// `high_res` = (`feat_s0` `B, C/8, 4h, 4w`, `feat_s1` `B, C/4, 2h, 2w`).
+    pub fn predict_masks(
+        &self,
+        image_embeddings: &Tensor,
+        image_pe: &Tensor,
+        sparse: &Tensor,
+        dense: &Tensor,
+        high_res: (&Tensor, &Tensor),
+    ) -> Result<DecoderOutput> {
+        let b = sparse.dim(0)?;
+        let output_tokens = Tensor::cat(&[&self.obj_score_token, &self.iou_token, &self.mask_tokens], 0)?;
+        let (nt, d) = output_tokens.dims2()?;
+        let output_tokens = output_tokens.unsqueeze(0)?.broadcast_as((b, nt, d))?;
+        let tokens = Tensor::cat(&[&output_tokens, &sparse.to_dtype(output_tokens.dtype())?], 1)?;
+        let src = image_embeddings.broadcast_add(dense)?;
+        let (_, c, h, w) = src.dims4()?;
+        let (hs, src) = self.transformer.forward(&src, image_pe, &tokens)?;
+        let iou_token_out = hs.narrow(1, 1, 1)?.squeeze(1)?;
+        let n_mask = self.cfg.num_multimask_outputs + 1;
+        let mask_tokens_out = hs.narrow(1, 2, n_mask)?;
+
+        let src = src.transpose(1, 2)?.reshape((b, c, h, w))?;
+        let (feat_s0, feat_s1) = high_res;
+        let up = self.upscale_conv1.forward(&src)?.broadcast_add(feat_s1)?;
+        let up = self.upscale_ln.forward(&up)?.gelu_erf()?;
+        let up = self.upscale_conv2.forward(&up)?.broadcast_add(feat_s0)?.gelu_erf()?;
+
+        let masks = match &self.pixel_head {
+            PixelHead::Hypernetwork(mlps) => {
+                let hyper = mlps
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| m.forward(&mask_tokens_out.narrow(1, i, 1)?))
+                    .collect::<Result<Vec<_>>>()?;
+                let hyper = Tensor::cat(&hyper, 1)?;
+                let (_, cu, hu, wu) = up.dims4()?;
+                hyper.matmul(&up.reshape((b, cu, hu * wu))?)?.reshape((b, n_mask, hu, wu))?
+            }
+            PixelHead::Bayesian(head) => head.mean_logits(&up, &mask_tokens_out)?,
+        };
+        let iou = self.iou_prediction_head.forward(&iou_token_out)?;
+        let obj_score = self.pred_obj_score_head.forward(&hs.narrow(1, 0, 1)?.squeeze(1)?)?;
+        Ok(DecoderOutput { masks, iou, obj_score, upscaled: up, mask_tokens: mask_tokens_out })
+    }
+
+    /// Which mask tokens to return for each batch element (`forward` of the reference):
+    /// tokens 1..=3 for multimask output; otherwise token 0, unless its stability score is
+    /// below the threshold, in which case the multimask token with the best predicted IoU.
+    pub fn select_tokens(&self, out: &DecoderOutput, multimask_output: bool) -> Result<Vec<Vec<usize>>> {
+        let b = out.masks.dim(0)?;
+        let n = self.cfg.num_multimask_outputs;
+        if multimask_output {
+            return Ok(vec![(1..=n).collect(); b]);
+        }
+        let iou = out.iou.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
+        let mut picks = Vec::with_capacity(b);
+        for (bi, iou_b) in iou.iter().enumerate() {
+            let single = out.masks.get(bi)?.get(0)?;
+            let stability = stability_score(&single, self.cfg.dynamic_multimask_stability_delta)?;
+            if stability >= self.cfg.dynamic_multimask_stability_thresh {
+                picks.push(vec![0]);
+            } else {
+                // First maximum, as torch.argmax.
+                let mut best = 1;
+                for k in 2..=n {
+                    if iou_b[k] > iou_b[best] {
+                        best = k;
+                    }
+                }
+                picks.push(vec![best]);
+            }
+        }
+        Ok(picks)
+    }
+}
+
+/// `_get_stability_scores`: IoU of the mask thresholded at +delta and at -delta.
+pub fn stability_score(logits: &Tensor, delta: f32) -> Result<f32> {
+    let v = logits.flatten_all()?.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?;
+    let inter = v.iter().filter(|&&x| x > delta).count() as f32;
+    let union = v.iter().filter(|&&x| x > -delta).count() as f32;
+    Ok(if union > 0.0 { inter / union } else { 1.0 })
+}
+
+/// Gathers per-batch token indices along dimension 1 of a `B, K, ...` tensor.
+pub fn gather_tokens(t: &Tensor, picks: &[Vec<usize>]) -> Result<Tensor> {
+    let rows = picks
+        .iter()
+        .enumerate()
+        .map(|(bi, ks)| {
+            let idx = Tensor::new(ks.iter().map(|&k| k as u32).collect::<Vec<_>>().as_slice(), t.device())?;
+            t.get(bi)?.index_select(&idx, 0)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Tensor::stack(&rows, 0)
+}

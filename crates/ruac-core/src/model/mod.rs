@@ -1,0 +1,17 @@
+//! The model: SAM 2.1's single-image path with RUAC's Bayesian pixel head.
+pub mod bayes_head;
+pub mod common;
+pub mod config;
+pub mod hiera;
+pub mod mask_decoder;
+pub mod neck;
+pub mod ops;
+pub mod prompt_encoder;
+pub mod sam2;
+pub mod transformer;
+
+pub use bayes_head::BayesianPixelHead;
+pub use config::{BayesHeadConfig, DecoderConfig, HieraConfig, Sam2Config};
+pub use hiera::HieraTrunk;
+pub use mask_decoder::MaskDecoder;
+pub use sam2::{ImageFeatures, Sam2Model};
