@@ -9,5 +9,6 @@ pub mod image_io;
 pub mod model;
 pub mod predictor;
 pub mod rng;
+pub mod viz;
 
 pub use error::{Error, Result};

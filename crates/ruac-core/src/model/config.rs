@@ -146,7 +146,7 @@ impl Sam2Config {
     pub fn micro() -> Self {
         Self {
             name: "micro".to_string(),
-            hiera: Self::hiera(16, 1, &[1, 2, 3, 1], &[3, 5], 4, &[8, 4, 6, 4]),
+            hiera: Self::hiera(16, 1, &[1, 2, 3, 1], &[5], 4, &[8, 4, 6, 4]),
             d_model: 64,
             fpn_top_down_levels: vec![2, 3],
             scalp: 1,
@@ -208,6 +208,12 @@ impl Sam2Config {
         }
         if self.d_model % 8 != 0 {
             return bad(format!("d_model {} must be a multiple of 8", self.d_model));
+        }
+        // The reference divides by the pooled window size of q-pool blocks: a q-pool block
+        // cannot attend globally.
+        let ends: Vec<usize> = (1..h.stages.len()).map(|i| h.stages[..i].iter().sum::<usize>()).collect();
+        if let Some(b) = ends.iter().take(h.q_pool).find(|b| h.global_att_blocks.contains(b)) {
+            return bad(format!("block {b} pools its queries and cannot be a global-attention block"));
         }
         if self.scalp >= h.stages.len() {
             return bad("scalp drops every level".into());
