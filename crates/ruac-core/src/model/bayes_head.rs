@@ -74,7 +74,9 @@ impl BayesianPixelHead {
         let r = self.linear_add_w.forward(tokens)?.reshape((b, k, 2, c))?;
         let r = (r - factor_w)?.relu()?;
         // Shape over the class axis: (B,K,2,C) -> (B,K,C,2) -> Linear(2,1) -> (B,K,1,C).
-        let k_w = softplus(&self.linear_kw.forward(&r.transpose(2, 3)?)?)?.transpose(2, 3)?;
+        // The transposed view is made contiguous: candle 0.11's Linear gave wrong values on
+        // it (caught by the parity test).
+        let k_w = softplus(&self.linear_kw.forward(&r.transpose(2, 3)?.contiguous()?)?)?.transpose(2, 3)?.contiguous()?;
         let inv_k_w = k_w.recip()?;
         let lambda_w = r.broadcast_div(&lgamma(&(&inv_k_w + 1.0)?)?.exp()?)?;
 
