@@ -1,0 +1,167 @@
+//! Bad input gets a clear error naming the problem, never a panic.
+mod common;
+use common::*;
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor};
+use ruac_core::checkpoint::Checkpoint;
+use ruac_core::image_io::RgbImage;
+use ruac_core::model::Sam2Config;
+use ruac_core::predictor::{PointLabel, Predictor, Prompt};
+
+fn tmpdir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("ruac-bad-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn micro128() -> Sam2Config {
+    Sam2Config::micro().with_image_size(128)
+}
+
+fn predictor() -> Predictor {
+    let m = Checkpoint::load(fixture("sam2.1_micro.pt")).unwrap().build_model(Some(micro128()), &Device::Cpu).unwrap();
+    Predictor::new(m, Device::Cpu)
+}
+
+fn png_bytes(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, 128]));
+    let mut out = std::io::Cursor::new(vec![]);
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+#[test]
+fn corrupt_and_unsupported_images() {
+    let err = RgbImage::decode(b"definitely not an image").unwrap_err().to_string();
+    assert!(err.contains("unrecognised image format"), "{err}");
+    let mut png = png_bytes(40, 30);
+    png.truncate(png.len() / 2);
+    let err = RgbImage::decode(&png).unwrap_err().to_string();
+    assert!(err.contains("corrupt or truncated"), "{err}");
+    let err = RgbImage::open("/nonexistent/x.png").unwrap_err().to_string();
+    assert!(err.contains("/nonexistent/x.png"), "{err}");
+}
+
+#[test]
+fn huge_image_is_refused_from_its_header() {
+    // A 20000x20000 PNG header: refused before any pixel is decoded.
+    let mut png = png_bytes(1, 1);
+    // IHDR width/height live at bytes 16..24; patch them and fix the chunk CRC.
+    png[16..20].copy_from_slice(&20000u32.to_be_bytes());
+    png[20..24].copy_from_slice(&20000u32.to_be_bytes());
+    let crc = crc32(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.to_be_bytes());
+    let err = RgbImage::decode(&png).unwrap_err().to_string();
+    assert!(err.contains("20000x20000") && err.contains("downscale"), "{err}");
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut c = 0xffff_ffffu32;
+    for &b in data {
+        c ^= b as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+        }
+    }
+    !c
+}
+
+#[test]
+fn one_pixel_image_segments() {
+    let img = RgbImage::decode(&png_bytes(1, 1)).unwrap();
+    let mut p = predictor();
+    p.set_image(&img).unwrap();
+    let out = p.predict(&Prompt { points: vec![(0.5, 0.5, PointLabel::Positive)], multimask: true, ..Default::default() }).unwrap();
+    assert_eq!(out.masks.dims(), &[3, 1, 1]);
+    assert!(out.iou.iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn prompt_errors_name_the_problem() {
+    let img = RgbImage::decode(&png_bytes(40, 30)).unwrap();
+    let mut p = predictor();
+    let none = Prompt { points: vec![(1.0, 1.0, PointLabel::Positive)], ..Default::default() };
+    assert!(p.predict(&none).unwrap_err().to_string().contains("set_image"));
+    p.set_image(&img).unwrap();
+    let cases: Vec<(Prompt, &str)> = vec![
+        (Prompt::default(), "no prompt"),
+        (Prompt { points: vec![(41.0, 3.0, PointLabel::Positive)], ..Default::default() }, "outside the 40x30 image"),
+        (Prompt { points: vec![(-1.0, 3.0, PointLabel::Negative)], ..Default::default() }, "outside"),
+        (Prompt { points: vec![(f32::NAN, 3.0, PointLabel::Positive)], ..Default::default() }, "not a finite"),
+        (Prompt { bbox: Some([10.0, 10.0, 5.0, 20.0]), ..Default::default() }, "empty"),
+        (Prompt { bbox: Some([0.0, 0.0, 50.0, 20.0]), ..Default::default() }, "outside"),
+        (
+            Prompt { mask_input: Some(Tensor::zeros((1, 1, 8, 8), DType::F32, &Device::Cpu).unwrap()), ..Default::default() },
+            "mask prompt has shape",
+        ),
+    ];
+    for (prompt, want) in cases {
+        let err = p.predict(&prompt).unwrap_err().to_string();
+        assert!(err.contains(want), "expected {want:?} in {err:?}");
+    }
+}
+
+fn write_st(tensors: &HashMap<String, Tensor>, tag: &str) -> std::path::PathBuf {
+    let path = tmpdir(tag).join("ck.safetensors");
+    candle_core::safetensors::save(tensors, &path).unwrap();
+    path
+}
+
+#[test]
+fn truncated_checkpoints() {
+    let bytes = std::fs::read(fixture("sam2.1_micro.pt")).unwrap();
+    let dir = tmpdir("trunc");
+    let pt = dir.join("cut.pt");
+    std::fs::write(&pt, &bytes[..bytes.len() / 2]).unwrap();
+    let err = Checkpoint::load(&pt).unwrap_err().to_string();
+    assert!(err.contains("cut.pt") && err.contains("PyTorch"), "{err}");
+
+    let ck = Checkpoint::load(fixture("sam2.1_micro.pt")).unwrap();
+    let st = write_st(&ck.tensors, "trunc-st");
+    let sb = std::fs::read(&st).unwrap();
+    std::fs::write(&st, &sb[..sb.len() - 1000]).unwrap();
+    let err = Checkpoint::load(&st).unwrap_err().to_string();
+    assert!(err.contains("not a valid safetensors"), "{err}");
+
+    std::fs::write(dir.join("tiny.bin"), b"abc").unwrap();
+    let err = Checkpoint::load(dir.join("tiny.bin")).unwrap_err().to_string();
+    assert!(err.contains("only 3 bytes"), "{err}");
+}
+
+#[test]
+fn nan_weights_wrong_shapes_and_dtypes() {
+    let ck = Checkpoint::load(fixture("sam2.1_micro.pt")).unwrap();
+    let name = "sam_mask_decoder.iou_token.weight";
+
+    let mut t = ck.tensors.clone();
+    let mut v = t[name].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    v[3] = f32::NAN;
+    v[5] = f32::INFINITY;
+    t.insert(name.into(), Tensor::from_vec(v, t[name].shape(), &Device::Cpu).unwrap());
+    let err = Checkpoint::load(write_st(&t, "nan")).unwrap().build_model(Some(micro128()), &Device::Cpu).unwrap_err().to_string();
+    assert!(err.contains(name) && err.contains("2 non-finite"), "{err}");
+
+    let mut t = ck.tensors.clone();
+    t.insert(name.into(), Tensor::zeros((1, 65), DType::F32, &Device::Cpu).unwrap());
+    let err = Checkpoint::load(write_st(&t, "shape")).unwrap().build_model(Some(micro128()), &Device::Cpu).unwrap_err().to_string();
+    assert!(err.contains("wrong shape") && err.contains("expected [1, 64], found [1, 65]"), "{err}");
+
+    let mut t = ck.tensors.clone();
+    t.insert(name.into(), Tensor::zeros((1, 64), DType::I64, &Device::Cpu).unwrap());
+    let err = Checkpoint::load(write_st(&t, "dtype")).unwrap_err().to_string();
+    assert!(err.contains(name) && err.contains("dtype"), "{err}");
+
+    // f16 weights are accepted and converted.
+    let t: HashMap<String, Tensor> = ck.tensors.iter().map(|(k, v)| (k.clone(), v.to_dtype(DType::F16).unwrap())).collect();
+    Checkpoint::load(write_st(&t, "f16")).unwrap().build_model(Some(micro128()), &Device::Cpu).unwrap();
+}
+
+#[test]
+fn unknown_trunk_needs_an_explicit_configuration() {
+    let mut ck = Checkpoint::load(fixture("sam2.1_micro.pt")).unwrap();
+    ck.tensors.retain(|k, _| !k.starts_with("image_encoder.trunk.blocks.6."));
+    let err = ck.infer_config().unwrap_err().to_string();
+    assert!(err.contains("stages [1, 2, 3]") && err.contains("explicitly"), "{err}");
+}
