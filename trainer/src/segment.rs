@@ -140,8 +140,13 @@ pub fn run(a: SegmentArgs) -> Result<()> {
         "object_score_logit": out.obj_score,
         "mask_area_px": bin.iter().filter(|b| **b).count(),
         "uncertainty": {
-            "mode": match out.mode { UncertaintyMode::MonteCarlo { .. } => "monte_carlo", UncertaintyMode::Analytic => "analytic" },
-            "samples": match out.mode { UncertaintyMode::MonteCarlo { samples, .. } => samples, UncertaintyMode::Analytic => 0 },
+            // Plain SAM 2.1 has no posterior: its map is the entropy of its own probability.
+            "mode": match (pred.model.cfg.bayes_head.is_some(), out.mode) {
+                (false, _) => "sam_sigmoid_entropy",
+                (true, UncertaintyMode::MonteCarlo { .. }) => "monte_carlo",
+                (true, UncertaintyMode::Analytic) => "analytic",
+            },
+            "samples": match out.mode { UncertaintyMode::MonteCarlo { samples, .. } if pred.model.cfg.bayes_head.is_some() => samples, _ => 0 },
             "unit": out.mode.unit(),
             "mean": unc[best].iter().sum::<f32>() / unc[best].len() as f32,
             "npy": "uncertainty.npy (K x H x W, float32)",
