@@ -1,0 +1,1 @@
+//! Evaluation protocol pieces: deterministic click prompts.

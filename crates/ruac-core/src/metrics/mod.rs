@@ -1,0 +1,3 @@
+//! Evaluation metrics of the paper's protocol (segmentation quality and how well
+//! uncertainty marks wrong pixels) and the statistics that compare two models.
+pub mod stats;

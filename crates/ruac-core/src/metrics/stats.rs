@@ -1,0 +1,1 @@
+//! Paired comparison statistics (Wilcoxon signed-rank, bootstrap confidence intervals).
