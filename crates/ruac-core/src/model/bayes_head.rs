@@ -12,8 +12,9 @@
 //! under `pixel_bndl.` and the fg−bg logit follow the original BNDL layer and every
 //! constraint visible in the RUAC code (see ARCHITECTURE.md, "Reference differences").
 use candle_core::{DType, Module, Result, Tensor, D};
-use candle_nn::{linear, Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
+use super::common::{linear, Linear};
 use super::ops::{binary_entropy, lgamma, softplus};
 use crate::rng::Pcg32;
 

@@ -1,6 +1,46 @@
 //! Small layers shared by the SAM 2.1 modules (`sam2/modeling/sam2_utils.py`).
-use candle_core::{Module, Result, Tensor, D};
-use candle_nn::{layer_norm, linear, LayerNorm, LayerNormConfig, Linear, VarBuilder};
+use candle_core::{Module, Result, Tensor};
+use candle_nn::{layer_norm, LayerNorm, LayerNormConfig, VarBuilder};
+
+/// `nn.Linear` applied to the last dimension as one 2-D matrix product. candle's own
+/// `Linear` turns a 4-D input into thousands of small batched products (one per window
+/// row), which dominated the Hiera trunk's time; flattening the leading dimensions first
+/// gives one large GEMM.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    weight_t: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    pub fn weight_t(&self) -> &Tensor {
+        &self.weight_t
+    }
+}
+
+/// Loads `weight` (`out, in`) and `bias` (`out`) under `vb`, as `nn.Linear(in, out)`.
+pub fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
+    let weight = vb.get((out_dim, in_dim), "weight")?;
+    let bias = vb.get(out_dim, "bias")?;
+    Ok(Linear { weight_t: weight.t()?, bias: Some(bias) })
+}
+
+impl Module for Linear {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dims = x.dims();
+        let in_dim = dims[dims.len() - 1];
+        let rows = x.elem_count() / in_dim.max(1);
+        let y = x.contiguous()?.reshape((rows, in_dim))?.matmul(&self.weight_t)?;
+        let y = match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        let mut out = dims.to_vec();
+        let last = out.len() - 1;
+        out[last] = self.weight_t.dim(1)?;
+        y.reshape(out)
+    }
+}
 
 /// Activation between the layers of an [`Mlp`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -101,9 +141,86 @@ impl Module for LayerNorm2d {
 }
 
 /// Scaled dot-product attention over `(batch, heads, tokens, head_dim)` tensors.
+///
+/// The queries are pre-scaled (one pass over `q` instead of over the score matrix), and
+/// long sequences are processed in blocks of query rows so that the score matrix never
+/// exceeds [`SDPA_BLOCK_ELEMS`] values: Hiera's global blocks at 1024 px would otherwise
+/// materialise 4 x 4096 x 4096 floats (268 MB) twice, the bulk of `set_image`'s peak memory.
 pub fn sdpa(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
-    let scale = 1.0 / (q.dim(D::Minus1)? as f64).sqrt();
-    let attn = (q.contiguous()?.matmul(&k.t()?.contiguous()?)? * scale)?;
-    let attn = candle_nn::ops::softmax_last_dim(&attn)?;
-    attn.matmul(&v.contiguous()?)
+    sdpa_blocked(q, k, v, SDPA_BLOCK_ELEMS)
+}
+
+fn sdpa_blocked(q: &Tensor, k: &Tensor, v: &Tensor, block_elems: usize) -> Result<Tensor> {
+    let (b, h, nq, d) = q.dims4()?;
+    let nk = k.dim(2)?;
+    let q = (q * (1.0 / (d as f64).sqrt()))?;
+    let kt = k.t()?.contiguous()?;
+    let v = v.contiguous()?;
+    let attend = |q: &Tensor| -> Result<Tensor> {
+        let attn = q.contiguous()?.matmul(&kt)?;
+        candle_nn::ops::softmax_last_dim(&attn)?.matmul(&v)
+    };
+    let rows = (block_elems / (b * h * nk).max(1)).max(1);
+    if rows >= nq {
+        return attend(&q);
+    }
+    let mut outs = Vec::with_capacity(nq.div_ceil(rows));
+    let mut start = 0;
+    while start < nq {
+        let len = rows.min(nq - start);
+        outs.push(attend(&q.narrow(2, start, len)?)?);
+        start += len;
+    }
+    Tensor::cat(&outs, 2)
+}
+
+/// Largest attention score block [`sdpa`] materialises (4 Mi values, 16 MB in f32).
+pub const SDPA_BLOCK_ELEMS: usize = 4 << 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn blocked_attention_equals_one_block() {
+        let dev = Device::Cpu;
+        let q = Tensor::randn(0f32, 1.0, (2, 3, 37, 8), &dev).unwrap();
+        let k = Tensor::randn(0f32, 1.0, (2, 3, 29, 8), &dev).unwrap();
+        let v = Tensor::randn(0f32, 1.0, (2, 3, 29, 8), &dev).unwrap();
+        let whole = sdpa_blocked(&q, &k, &v, usize::MAX).unwrap();
+        // 2*3*29 = 174 scores per query row: blocks of 5 rows, the last one shorter.
+        let blocked = sdpa_blocked(&q, &k, &v, 174 * 5).unwrap();
+        let diff = (&whole - blocked).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff < 1e-6, "{diff}");
+        // And both equal softmax(q kᵀ / √d) v computed naively for one row.
+        let qs = q.get(1).unwrap().get(2).unwrap().get(36).unwrap().to_vec1::<f32>().unwrap();
+        let ks = k.get(1).unwrap().get(2).unwrap().to_vec2::<f32>().unwrap();
+        let vs = v.get(1).unwrap().get(2).unwrap().to_vec2::<f32>().unwrap();
+        let sc: Vec<f32> = ks.iter().map(|kr| kr.iter().zip(&qs).map(|(a, b)| a * b).sum::<f32>() / (8f32).sqrt()).collect();
+        let m = sc.iter().cloned().fold(f32::MIN, f32::max);
+        let e: Vec<f32> = sc.iter().map(|x| (x - m).exp()).collect();
+        let z: f32 = e.iter().sum();
+        let want: Vec<f32> = (0..8).map(|c| e.iter().zip(&vs).map(|(w, vr)| w * vr[c]).sum::<f32>() / z).collect();
+        let got = whole.get(1).unwrap().get(2).unwrap().get(36).unwrap().to_vec1::<f32>().unwrap();
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn linear_flattens_leading_dims() {
+        let dev = Device::Cpu;
+        let w = Tensor::randn(0f32, 1.0, (5, 4), &dev).unwrap();
+        let b = Tensor::randn(0f32, 1.0, 5, &dev).unwrap();
+        let lin = Linear { weight_t: w.t().unwrap(), bias: Some(b.clone()) };
+        let x = Tensor::randn(0f32, 1.0, (2, 3, 6, 4), &dev).unwrap();
+        let y = lin.forward(&x).unwrap();
+        assert_eq!(y.dims(), &[2, 3, 6, 5]);
+        let x0 = x.get(1).unwrap().get(2).unwrap().get(5).unwrap();
+        let want = (w.matmul(&x0.unsqueeze(1).unwrap()).unwrap().squeeze(1).unwrap() + b).unwrap();
+        let got = y.get(1).unwrap().get(2).unwrap().get(5).unwrap();
+        let d = (want - got).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(d < 1e-5);
+    }
 }

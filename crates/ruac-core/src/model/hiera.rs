@@ -2,9 +2,9 @@
 //! windowed attention, 2x2 query pooling between stages and a windowed absolute positional
 //! embedding. Activations are kept channels-last (`B, H, W, C`) as in the reference.
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{conv2d, linear, Conv2d, Conv2dConfig, LayerNorm, Linear, VarBuilder};
+use candle_nn::{conv2d, Conv2d, Conv2dConfig, LayerNorm, VarBuilder};
 
-use super::common::{layer_norm_eps, sdpa, Activation, Mlp};
+use super::common::{layer_norm_eps, linear, sdpa, Activation, Linear, Mlp};
 use super::config::HieraConfig;
 
 /// `PatchEmbed`: a 7x7 stride-4 convolution, output channels-last.

@@ -1,9 +1,9 @@
 //! SAM's two-way transformer (`sam2/modeling/sam/transformer.py`): prompt tokens and image
 //! tokens attend to each other in both directions.
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{linear, LayerNorm, Linear, VarBuilder};
+use candle_nn::{LayerNorm, VarBuilder};
 
-use super::common::{layer_norm_eps, sdpa, Activation, Mlp};
+use super::common::{layer_norm_eps, linear, sdpa, Activation, Linear, Mlp};
 
 /// `Attention` with an optional internal down-projection (`downsample_rate`).
 #[derive(Debug, Clone)]
