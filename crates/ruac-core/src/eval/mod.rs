@@ -1,1 +1,2 @@
 //! Evaluation protocol pieces: deterministic click prompts.
+pub mod clicks;
