@@ -2,6 +2,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod eval;
 mod segment;
 
 #[derive(Parser)]
@@ -16,12 +17,19 @@ enum Command {
     /// Segment one image from point and box prompts; write the mask, the uncertainty map
     /// (PNG with legend and raw .npy) and the scores.
     Segment(segment::SegmentArgs),
+    /// Zero-shot evaluation over the domains of a manifest: J&F, PAvPU, AUROC, AUPR,
+    /// AURC, ECE, ... per prompt protocol, with Markdown/CSV/JSON tables and SVG plots.
+    Eval(eval::EvalArgs),
+    /// Paired comparison of two evaluations across domains (Wilcoxon, bootstrap CIs).
+    Compare(eval::CompareArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let res: Result<()> = match cli.command {
         Command::Segment(a) => segment::run(a),
+        Command::Eval(a) => eval::run_eval(a),
+        Command::Compare(a) => eval::run_compare(a),
     };
     if let Err(e) = res {
         eprintln!("error: {e:#}");

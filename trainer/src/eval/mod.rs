@@ -1,0 +1,9 @@
+//! `trainer eval` and `trainer compare`: the paper's zero-shot protocol over many domains
+//! (click and box prompts, per-object metrics averaged per image and per domain), cached
+//! per domain so an interrupted run resumes, and reported as Markdown, CSV, JSON and SVG.
+pub mod manifest;
+pub mod report;
+pub mod run;
+pub mod svg;
+
+pub use run::{run_compare, run_eval, CompareArgs, EvalArgs};
