@@ -62,7 +62,7 @@ fn eval_with_a_model_writes_reports_and_resumes_from_cache() {
     c.args(["--image-size", "128", "--prompts", "click1,click3,box", "--mc-samples", "4", "--out"]).arg(&out);
     let o = c.output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    for f in ["results.json", "results.csv", "summary.md", "plots/reliability_click1.svg", "plots/risk_coverage_box.svg", "plots/unc_vs_error_toy_click3.svg"] {
+    for f in ["results.json", "results.csv", "summary.md", "plots/reliability_click1.svg", "plots/risk_coverage_box.svg", "plots/unc_vs_error_toy_click3.svg", "plots/pavpu_box.svg"] {
         assert!(out.join(f).exists(), "{f} missing");
     }
     let r = results(&out);
@@ -75,6 +75,10 @@ fn eval_with_a_model_writes_reports_and_resumes_from_cache() {
         let jf = metric(&r, p, "segmentation.jf").unwrap();
         let f = metric(&r, p, "segmentation.f").unwrap();
         assert!((jf - (j + f) / 2.0).abs() < 1e-9, "J&F is the mean of J and F");
+        // PAvPU curve: fractions, one point per threshold of the default grid.
+        let curve = pr["pavpu_curve"].as_array().unwrap();
+        assert_eq!(curve.len(), 21);
+        assert!(curve.iter().all(|c| (0.0..=1.0).contains(&c[1].as_f64().unwrap())));
     }
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(md.contains("| toy | 1 | 2 |") && md.contains("**average**"), "{md}");

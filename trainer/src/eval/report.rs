@@ -23,6 +23,7 @@ pub const KEY_METRICS: &[(&str, &str, bool)] = &[
     ("whole.calibration.brier", "Brier", false),
     ("whole.calibration.nll", "NLL", false),
     ("whole.uncertainty.spearman_wrong", "Spearman", true),
+    ("per_image.spearman", "Spearman (per image)", true),
     ("near_gt.uncertainty.auroc", "AUROC (GT+4px)", true),
     ("mask_level.whole.auroc", "AUROC (mask score)", true),
 ];
@@ -102,6 +103,13 @@ pub fn write_eval_report(r: &EvalResults, out: &Path) -> Result<()> {
             .collect();
         let max_risk = rc.iter().flat_map(|s| s.points.iter().map(|x| x.1)).fold(0.0f64, f64::max).max(1e-3);
         write(&plots.join(format!("risk_coverage_{p}.svg")), &line_chart(&format!("Risk-coverage ({p})"), "coverage", "risk (error rate)", &rc, (0.0, 1.0), (0.0, max_risk * 1.05), false))?;
+        let pv: Vec<Series> = r
+            .domains
+            .iter()
+            .filter_map(|d| d.protocols.get(&p).map(|pr| Series { name: d.name.clone(), points: pr.pavpu_curve.clone() }))
+            .collect();
+        let tmax = pv.iter().flat_map(|s| s.points.iter().map(|x| x.0)).fold(0.0f64, f64::max).max(1e-3);
+        write(&plots.join(format!("pavpu_{p}.svg")), &line_chart(&format!("PAvPU vs uncertainty threshold ({p})"), "uncertainty threshold", "PAvPU", &pv, (0.0, tmax), (0.0, 1.0), false))?;
         for d in &r.domains {
             if let Some(pr) = d.protocols.get(&p) {
                 write(
@@ -110,7 +118,7 @@ pub fn write_eval_report(r: &EvalResults, out: &Path) -> Result<()> {
                 )?;
             }
         }
-        let _ = writeln!(md, "![reliability](plots/reliability_{p}.svg) ![risk-coverage](plots/risk_coverage_{p}.svg)\n");
+        let _ = writeln!(md, "![reliability](plots/reliability_{p}.svg) ![risk-coverage](plots/risk_coverage_{p}.svg) ![PAvPU](plots/pavpu_{p}.svg)\n");
     }
     let _ = writeln!(md, "## Skipped inputs\n");
     for d in &r.domains {

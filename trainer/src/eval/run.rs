@@ -125,6 +125,9 @@ pub struct ProtocolResult {
     pub reliability: Vec<(u64, f64, f64)>,
     /// Risk-coverage curve from a pixel subsample: (coverage, risk).
     pub risk_coverage: Vec<(f64, f64)>,
+    /// PAvPU against the uncertainty threshold (whole image, patch counts pooled over objects).
+    #[serde(default)]
+    pub pavpu_curve: Vec<(f64, f64)>,
     /// 20 x 20 histogram of (uncertainty / max, |p − gt|) over the pixel subsample.
     pub unc_vs_error: Vec<Vec<u64>>,
     pub unc_max: f64,
@@ -192,6 +195,8 @@ struct Pool {
     pixels: Vec<(f32, f32, bool)>, // (uncertainty, |p - gt|, wrong)
     per_image: Vec<BTreeMap<String, f64>>,
     n_objects: usize,
+    /// Per threshold: (threshold, n_ac, n_au, n_ic, n_iu), summed over objects.
+    pavpu: Vec<(f64, [u64; 4])>,
 }
 
 const PIXELS_PER_OBJECT: usize = 2000;
@@ -206,6 +211,16 @@ impl Pool {
             acc.0 += b.count;
             acc.1 += b.mean_confidence.unwrap_or(0.0) * b.count as f64;
             acc.2 += b.accuracy.unwrap_or(0.0) * b.count as f64;
+        }
+        let curve = &m.whole.uncertainty.pavpu_curve;
+        if self.pavpu.len() < curve.len() {
+            self.pavpu.resize(curve.len(), (0.0, [0; 4]));
+        }
+        for (acc, c) in self.pavpu.iter_mut().zip(curve) {
+            acc.0 = c.uncertainty_threshold;
+            for (a, v) in acc.1.iter_mut().zip([c.n_ac, c.n_au, c.n_ic, c.n_iu]) {
+                *a += v;
+            }
         }
         let stride = (gt.len() / PIXELS_PER_OBJECT).max(1);
         for i in (0..gt.len()).step_by(stride) {
@@ -238,10 +253,33 @@ impl Pool {
             let yi = ((*e as f64) * 20.0).clamp(0.0, 19.0) as usize;
             hist[xi][yi] += 1;
         }
+        let mut metrics = mean_maps(&self.per_image);
+        // Per-image correlation between mean uncertainty and error rate, across the domain.
+        let pairs: Vec<(f64, f64)> = self
+            .per_image
+            .iter()
+            .filter_map(|m| Some((*m.get("whole.uncertainty.mean_uncertainty")?, *m.get("whole.error_rate")?)))
+            .collect();
+        let (u, e): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
+        if let Some(r) = ruac_core::metrics::correlation::pearson(&u, &e) {
+            metrics.insert("per_image.pearson".into(), r);
+        }
+        if let Some(r) = ruac_core::metrics::correlation::spearman(&u, &e) {
+            metrics.insert("per_image.spearman".into(), r);
+        }
+        let pavpu_curve = self
+            .pavpu
+            .iter()
+            .filter_map(|(t, [ac, au, ic, iu])| {
+                let n = ac + au + ic + iu;
+                (n > 0).then(|| (*t, (ac + iu) as f64 / n as f64))
+            })
+            .collect();
         ProtocolResult {
             n_images: self.per_image.len(),
             n_objects: self.n_objects,
-            metrics: mean_maps(&self.per_image),
+            metrics,
+            pavpu_curve,
             reliability: self.reliability,
             risk_coverage,
             unc_vs_error: hist,
