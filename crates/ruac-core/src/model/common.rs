@@ -2,10 +2,10 @@
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{layer_norm, LayerNorm, LayerNormConfig, VarBuilder};
 
-/// `nn.Linear` applied to the last dimension as one 2-D matrix product. candle's own
-/// `Linear` turns a 4-D input into thousands of small batched products (one per window
-/// row), which dominated the Hiera trunk's time; flattening the leading dimensions first
-/// gives one large GEMM.
+/// `nn.Linear` applied to the last dimension as one 2-D matrix product over all leading
+/// dimensions, for contiguous and strided inputs alike (candle's `Linear` falls back to
+/// batched products for some strided 4-D views, and gave wrong values on one, see
+/// `bayes_head.rs`).
 #[derive(Debug, Clone)]
 pub struct Linear {
     weight_t: Tensor,
