@@ -150,6 +150,10 @@ fn eval_errors_are_clear() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("exactly one of --weights or --predictions"));
     let o = trainer(&["eval", "--prompts", "click2", "--predictions", "/tmp", "--out", "x", "--manifest"], &[&man]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("click1, click3, click5"));
+    make_domain(&dir.path().join("toy"));
+    let out = dir.path().join("o");
+    let o = trainer(&["eval", "--pavpu-patch", "0", "--predictions", "/tmp", "--out"], &[&out, Path::new("--manifest"), &man]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("PAvPU settings"), "{}", String::from_utf8_lossy(&o.stderr));
     let o = trainer(&["eval", "--predictions", "/tmp", "--out", "x", "--manifest"], &[&dir.path().join("none.toml")]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("reading manifest"));
 }

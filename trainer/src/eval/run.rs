@@ -44,6 +44,16 @@ pub struct EvalArgs {
     /// At most this many objects per image (the first ones).
     #[arg(long)]
     pub max_objects: Option<usize>,
+    /// PAvPU patch side in pixels.
+    #[arg(long, default_value_t = 4)]
+    pub pavpu_patch: usize,
+    /// PAvPU: a patch is accurate when its pixel accuracy is at least this.
+    #[arg(long, default_value_t = 0.5)]
+    pub pavpu_accuracy: f64,
+    /// PAvPU: a patch is certain when its mean uncertainty is below this (default: half the
+    /// uncertainty's range, ln 2 / 2 for Monte Carlo entropy in nats, 0.5 otherwise).
+    #[arg(long)]
+    pub pavpu_threshold: Option<f64>,
     /// Ignore cached per-domain results.
     #[arg(long)]
     pub fresh: bool,
@@ -401,7 +411,13 @@ fn eval_domain(
     bar.set_length(n as u64);
     bar.set_position(0);
     bar.set_message(domain.name.clone());
-    let cfg = MetricConfig::default();
+    let mut cfg = MetricConfig::default();
+    cfg.pavpu.patch_size = args.pavpu_patch;
+    cfg.pavpu.accuracy_threshold = args.pavpu_accuracy;
+    cfg.pavpu.uncertainty_threshold = args.pavpu_threshold.unwrap_or(unc_max / 2.0);
+    // The PAvPU curve spans the uncertainty's own range.
+    cfg.pavpu.curve_thresholds = (0..=20).map(|i| unc_max * i as f64 / 20.0).collect();
+    cfg.validate().map_err(|e| anyhow::anyhow!("PAvPU settings: {e}"))?;
     let mut pools: BTreeMap<Protocol, Pool> = protocols.iter().map(|p| (*p, Pool::default())).collect();
     for i in 0..n {
         bar.inc(1);
@@ -498,12 +514,15 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         _ => bail!("give exactly one of --weights or --predictions"),
     };
     let settings = format!(
-        "model={model_name};prompts={};mc={};seed={};max_images={:?};max_objects={:?}",
+        "model={model_name};prompts={};mc={};seed={};max_images={:?};max_objects={:?};pavpu={},{},{:?}",
         protocols.iter().map(|p| p.name()).collect::<Vec<_>>().join(","),
         args.mc_samples,
         args.seed,
         args.max_images,
-        args.max_objects
+        args.max_objects,
+        args.pavpu_patch,
+        args.pavpu_accuracy,
+        args.pavpu_threshold
     );
     let cache = args.out.join("cache");
     std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
