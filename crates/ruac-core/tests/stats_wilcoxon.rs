@@ -130,7 +130,7 @@ fn rejects_bad_input() {
 }
 
 #[test]
-fn result_serialises() {
+fn wilcoxon_outcome_serialises() {
     let r = wilcoxon(&[0.75, 0.5, 0.625, 0.875], &[0.5, 0.4375, 0.75, 0.5]).unwrap();
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["method"], "exact");
