@@ -6,7 +6,6 @@ use candle_core::{DType, Device};
 use clap::Args;
 use ruac_core::checkpoint::Checkpoint;
 use ruac_core::image_io::RgbImage;
-use ruac_core::model::Sam2Config;
 use ruac_core::predictor::{PointLabel, Predictor, Prompt, UncertaintyMode};
 use ruac_core::viz;
 
@@ -77,17 +76,7 @@ pub fn run(a: SegmentArgs) -> Result<()> {
     }
     let device = Device::Cpu;
     let ck = Checkpoint::load(&a.weights)?;
-    let mut cfg = match &a.config {
-        Some(n) => {
-            let mut c = Sam2Config::by_name(n).with_context(|| format!("unknown configuration {n:?}"))?;
-            c.bayes_head = ck.infer_config().ok().and_then(|i| i.bayes_head).or(ck.has_bayes_head().then(Default::default));
-            c
-        }
-        None => ck.infer_config()?,
-    };
-    if let Some(s) = a.image_size {
-        cfg.image_size = s;
-    }
+    let cfg = ck.config_for(a.config.as_deref(), a.image_size)?;
     let model = ck.build_model(Some(cfg), &device)?;
     let img = RgbImage::open(&a.image)?;
     let mut pred = Predictor::new(model, device);

@@ -171,6 +171,25 @@ impl Checkpoint {
         Ok(cfg)
     }
 
+    /// The configuration to build: the named one (with the Bayesian head when the checkpoint
+    /// has it) or, without a name, the one inferred from the shapes; `image_size` overrides
+    /// the input resolution.
+    pub fn config_for(&self, name: Option<&str>, image_size: Option<usize>) -> Result<Sam2Config> {
+        let mut cfg = match name {
+            Some(n) => {
+                let mut c = Sam2Config::by_name(n)
+                    .ok_or_else(|| Error::UnknownConfig(format!("unknown configuration {n:?} (tiny, small, base_plus, large, micro)")))?;
+                c.bayes_head = self.has_bayes_head().then(BayesHeadConfig::default);
+                c
+            }
+            None => self.infer_config()?,
+        };
+        if let Some(s) = image_size {
+            cfg.image_size = s;
+        }
+        Ok(cfg)
+    }
+
     /// Whether a tensor is known and deliberately unused for this configuration.
     pub fn is_ignored(name: &str, cfg: &Sam2Config) -> bool {
         VIDEO_ONLY_PREFIXES.iter().chain(ATTACKER_PREFIXES).any(|p| name.starts_with(p))

@@ -165,3 +165,15 @@ fn unknown_trunk_needs_an_explicit_configuration() {
     let err = ck.infer_config().unwrap_err().to_string();
     assert!(err.contains("stages [1, 2, 3]") && err.contains("explicitly"), "{err}");
 }
+
+#[test]
+fn named_configurations() {
+    let ck = Checkpoint::load(fixture("sam2.1_micro.pt")).unwrap();
+    assert_eq!(ck.config_for(Some("micro"), Some(128)).unwrap(), micro128());
+    assert_eq!(ck.config_for(None, Some(128)).unwrap(), micro128());
+    let err = ck.config_for(Some("huge"), None).unwrap_err().to_string();
+    assert!(err.contains("unknown configuration \"huge\""), "{err}");
+    // A named configuration that does not fit the tensors fails naming them.
+    let err = ck.build_model(Some(ck.config_for(Some("tiny"), Some(256)).unwrap()), &Device::Cpu).unwrap_err().to_string();
+    assert!(err.contains("tiny") && err.contains("wrong shape"), "{err}");
+}

@@ -484,17 +484,7 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
     let (mut source, model_name, unc_max) = match (&args.weights, &args.predictions) {
         (Some(w), None) => {
             let ck = ruac_core::checkpoint::Checkpoint::load(w)?;
-            let mut cfg = match &args.config {
-                Some(n) => {
-                    let mut c = ruac_core::model::Sam2Config::by_name(n).with_context(|| format!("unknown configuration {n:?}"))?;
-                    c.bayes_head = ck.has_bayes_head().then(Default::default);
-                    c
-                }
-                None => ck.infer_config()?,
-            };
-            if let Some(s) = args.image_size {
-                cfg.image_size = s;
-            }
+            let cfg = ck.config_for(args.config.as_deref(), args.image_size)?;
             let model = ck.build_model(Some(cfg), &Device::Cpu)?;
             let mut pred = Predictor::new(model, Device::Cpu);
             pred.mode = if args.mc_samples == 0 {
