@@ -249,14 +249,6 @@ impl CocoIndex {
             obj.category = a.category;
             Ok(obj)
         });
-        Ok(Sample {
-            name: entry.name.clone(),
-            image_path: entry.image_path.clone(),
-            width: w,
-            height: h,
-            objects,
-            ignore: None,
-            sequence: None,
-        })
+        Ok(Sample::of(entry, w, h, objects))
     }
 }

@@ -119,13 +119,5 @@ pub(crate) fn load(
         }
         Ok(ObjectMask::new(*id, mask))
     });
-    Ok(Sample {
-        name: name.clone(),
-        image_path: entry.image_path.clone(),
-        width: w,
-        height: h,
-        objects,
-        ignore: None,
-        sequence: None,
-    })
+    Ok(Sample::of(entry, w, h, objects))
 }

@@ -237,6 +237,11 @@ pub struct Sample {
 }
 
 impl Sample {
+    /// A sample of `entry` with its decoded objects; no void mask, no sequence.
+    pub(crate) fn of(entry: &SampleEntry, width: usize, height: usize, objects: Vec<ObjectMask>) -> Self {
+        Sample { name: entry.name.clone(), image_path: entry.image_path.clone(), width, height, objects, ignore: None, sequence: None }
+    }
+
     /// Decodes the image (any format `image_io` reads) and checks it has the sample's size.
     pub fn load_image(&self) -> Result<RgbImage> {
         let img = RgbImage::open(&self.image_path)?;

@@ -91,13 +91,5 @@ pub(crate) fn load(
         let id = ids[k];
         Ok(ObjectMask::new(id as u64, labels.values.iter().map(|&v| v == id).collect()))
     });
-    Ok(Sample {
-        name: name.clone(),
-        image_path: entry.image_path.clone(),
-        width: w,
-        height: h,
-        objects,
-        ignore,
-        sequence: Some(sequence.to_owned()),
-    })
+    Ok(Sample { ignore, sequence: Some(sequence.to_owned()), ..Sample::of(entry, w, h, objects) })
 }
