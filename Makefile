@@ -1,11 +1,57 @@
 # The two commands of the README. `make test` is what CI runs (through .ci/run).
-.PHONY: test test-native test-wasm
+.PHONY: test test-native test-wasm test-browser demo pkg web-tools
 
-test: test-native test-wasm
+test: test-native test-wasm test-browser
 
 test-native:
 	cargo test --workspace
 
-# ruac-core must keep building for the browser.
+# ruac-core must keep building for the browser. Release, like `pkg`, so that the demo's
+# build reuses these artifacts instead of compiling candle for wasm32 a second time.
 test-wasm:
-	cargo build -p ruac-core --target wasm32-unknown-unknown
+	cargo build -p ruac-core --target wasm32-unknown-unknown --release
+
+# ---- the web demo (crates/ruac-web, index.html, web/) ----
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+# wasm-bindgen-cli must be exactly the version the crate pins (the JS glue checks it).
+WASM_BINDGEN_VERSION := $(shell sed -n 's/^wasm-bindgen = "=\(.*\)"/\1/p' crates/ruac-web/Cargo.toml)
+PORT ?= 8000
+
+# Installs what the demo build needs, only when missing: the wasm target and the pinned
+# wasm-bindgen-cli (about 9 minutes to compile once). `--locked` first, as the crate's
+# authors test it; without it if the registry lacks one of the locked versions.
+web-tools:
+	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	@if [ "$$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $(WASM_BINDGEN_VERSION)" ]; then \
+	  echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION) (takes a few minutes, once)"; \
+	  cargo install --locked wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) \
+	  || cargo install --force wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION); fi
+	@command -v node >/dev/null || { echo "node (>= 18) is needed to serve the demo and run the browser tests"; exit 1; }
+
+# pkg/: the wasm module and its JS glue. `wasm-opt` (npm package binaryen) shrinks it
+# further when WASM_OPT=1 and it is on PATH.
+pkg: web-tools
+	cargo build -p ruac-web --target wasm32-unknown-unknown --release
+	wasm-bindgen --target web --no-typescript --out-dir pkg $(TARGET_DIR)/wasm32-unknown-unknown/release/ruac_web.wasm
+	@if [ "$(WASM_OPT)" = 1 ] && command -v wasm-opt >/dev/null; then \
+	  wasm-opt -O3 --all-features pkg/ruac_web_bg.wasm -o pkg/ruac_web_bg.wasm; fi
+
+# The README's demo command: build, then serve this folder on 127.0.0.1 (WebGPU needs
+# localhost or https) with the right MIME types, and print the URL.
+demo: pkg
+	node web/serve.mjs --port $(PORT)
+
+node_modules: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch node_modules
+
+# The demo in headless Chromium (Debian's; CHROMIUM=... to use another): page, model,
+# clicks compared with the native reference, bad input, WebGPU and the CPU fallback.
+# The native numbers the page must reproduce (written by a ruac-web test, which
+# test-native has already run; rerun only when its inputs changed).
+REFERENCE := $(TARGET_DIR)/tmp/ruac-web-reference.json
+$(REFERENCE): web/models/ruac-micro.safetensors web/tests/fixtures/case.json $(wildcard crates/ruac-web/src/*.rs crates/ruac-web/tests/*.rs)
+	cargo test -p ruac-web --test native_reference
+
+test-browser: pkg node_modules $(REFERENCE)
+	CARGO_TARGET_DIR=$(TARGET_DIR) node --test --test-concurrency=1 web/tests/browser.test.mjs

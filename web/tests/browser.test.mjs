@@ -1,0 +1,275 @@
+// The demo in a real browser (issue #5, "Tests in a real browser"): Debian's Chromium,
+// headless, driven by playwright-core (no browser download). Needs pkg/ built and the
+// native reference written by `cargo test -p ruac-web --test native_reference`;
+// `make test-browser` does both. Screenshots go to target/browser-artifacts/.
+//
+//   CHROMIUM=/usr/bin/chromium node --test web/tests/
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { serve } from '../serve.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const TARGET = process.env.CARGO_TARGET_DIR ? path.resolve(process.env.CARGO_TARGET_DIR) : path.join(ROOT, 'target');
+const ARTIFACTS = path.join(TARGET, 'browser-artifacts');
+const REFERENCE = path.join(TARGET, 'tmp', 'ruac-web-reference.json');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const FIXTURES = path.join(ROOT, 'web/tests/fixtures');
+const CASE = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'case.json'), 'utf8'));
+/** CPU in wasm runs the same candle code as natively; only summation order may differ. */
+const TOL_CPU = 1e-4;
+/** WebGPU against candle: the issue's native GPU tolerance. */
+const TOL_GPU = 1e-3;
+const SLOW = 180_000;
+
+let server, baseUrl, context, userDir;
+
+before(async () => {
+  if (!fs.existsSync(CHROMIUM)) {
+    throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM=/path/to/chrome)`);
+  }
+  if (!fs.existsSync(path.join(ROOT, 'pkg/ruac_web_bg.wasm'))) {
+    throw new Error('pkg/ruac_web_bg.wasm is missing: run `make pkg` first');
+  }
+  if (!fs.existsSync(REFERENCE)) {
+    throw new Error(`${REFERENCE} is missing: run \`cargo test -p ruac-web --test native_reference\` first`);
+  }
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  ({ server, url: baseUrl } = await serve({ root: ROOT, port: 0, quiet: true }));
+  userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ruac-chromium-'));
+  // The flags that give a software WebGPU adapter (SwiftShader) here, and keep Chromium
+  // off the network (the machine's closed network refuses it otherwise).
+  context = await chromium.launchPersistentContext(userDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    acceptDownloads: true,
+    viewport: { width: 1280, height: 900 },
+  });
+});
+
+after(async () => {
+  await context?.close();
+  server?.close();
+  if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
+});
+
+/** Opens the demo and collects console errors and uncaught exceptions. */
+async function open(query) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console.error: ${m.text()}`); });
+  page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
+  await page.goto(`${baseUrl}${query}`);
+  await page.waitForFunction(() => document.querySelector('ruac-demo')?.modelReady, null, { timeout: SLOW });
+  return { page, errors };
+}
+
+const demo = (page, f, arg) => page.evaluate(([src, a]) => new Function('el', 'arg', `return (${src})(el, arg)`)(document.querySelector('ruac-demo'), a), [f.toString(), arg]);
+const shadowText = (page, id) => page.locator(`ruac-demo [data-id=${id}]`).innerText();
+
+async function openImage(page, file) {
+  await demo(page, (el) => { el.encoded = false; });
+  await page.locator('ruac-demo input[data-id=file]').setInputFiles(file);
+  await page.waitForFunction(() => document.querySelector('ruac-demo').encoded, null, { timeout: SLOW });
+}
+
+/** Clicks the centre of image pixel (x, y) and waits for the new result. */
+async function clickPixel(page, x, y, opts = {}) {
+  const size = await demo(page, (el) => [el.current.width, el.current.height]);
+  const box = await page.locator('ruac-demo canvas[data-id=image]').boundingBox();
+  await demo(page, (el) => { el.result = null; });
+  await page.mouse.click(box.x + ((x + 0.5) * box.width) / size[0], box.y + ((y + 0.5) * box.height) / size[1], opts);
+  await page.waitForFunction(() => document.querySelector('ruac-demo').result, null, { timeout: SLOW });
+}
+
+async function result(page) {
+  return demo(page, (el) => {
+    const r = el.result;
+    return { ...r, masks: Array.from(r.masks), uncertainty: Array.from(r.uncertainty), iou: Array.from(r.iou) };
+  });
+}
+
+function maxAbs(a, b) {
+  assert.equal(a.length, b.length, 'array lengths differ');
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+function compareWithNative(r, tol, label) {
+  const ref = JSON.parse(fs.readFileSync(REFERENCE, 'utf8'));
+  assert.deepEqual([r.k, r.height, r.width], [ref.k, ref.height, ref.width], `${label}: shape`);
+  const dm = maxAbs(r.masks, ref.masks);
+  const du = maxAbs(r.uncertainty, ref.uncertainty);
+  const di = maxAbs(r.iou, ref.iou);
+  console.log(`${label}: max abs error vs native: logits ${dm.toExponential(2)}, uncertainty ${du.toExponential(2)}, IoU ${di.toExponential(2)}`);
+  assert.ok(dm <= tol, `${label}: mask logits differ from native by ${dm} > ${tol}`);
+  assert.ok(du <= tol, `${label}: uncertainty differs from native by ${du} > ${tol}`);
+  assert.ok(di <= tol, `${label}: IoU differs from native by ${di} > ${tol}`);
+  assert.equal(r.mode, ref.mode);
+}
+
+async function theReferenceClick(page) {
+  await openImage(page, path.join(FIXTURES, CASE.image));
+  assert.equal(CASE.points.length, 1);
+  const [x, y] = CASE.points[0];
+  await clickPixel(page, Math.floor(x), Math.floor(y));
+  return result(page);
+}
+
+test('CPU fallback: a click gives the native masks and uncertainty', { timeout: SLOW * 3 }, async () => {
+  const { page, errors } = await open('?backend=cpu');
+  assert.match(await shadowText(page, 'backend'), /CPU/);
+  const r = await theReferenceClick(page);
+  compareWithNative(r, TOL_CPU, 'cpu');
+  assert.match(await shadowText(page, 'tenc'), /\d+ ms/);
+  assert.match(await shadowText(page, 'tdec'), /\d+ ms/);
+  // The page shows the three candidates with their IoU and the one score beside the map.
+  const cands = await page.locator('ruac-demo .cand').allInnerTexts();
+  assert.equal(cands.length, 3);
+  r.iou.forEach((v, k) => assert.ok(cands[k].includes(v.toFixed(3)), `candidate ${k} shows IoU ${v.toFixed(3)}: ${cands[k]}`));
+  assert.equal(await shadowText(page, 'score'), r.iou[r.best].toFixed(3));
+  assert.match(await shadowText(page, 'unit'), /nats/);
+  // Hover reports probability and uncertainty of the pixel under the pointer.
+  const box = await page.locator('ruac-demo canvas[data-id=image]').boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  assert.match(await shadowText(page, 'tooltip'), /p = [01]\.\d{3}\s+u = \d\.\d{3}/);
+  await page.screenshot({ path: path.join(ARTIFACTS, 'cpu-click.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('interaction: negative point, box, undo, clear, analytic mode, exports', { timeout: SLOW * 3 }, async () => {
+  const { page, errors } = await open('?backend=cpu');
+  await openImage(page, path.join(FIXTURES, CASE.image));
+  await clickPixel(page, 40, 20);
+  await clickPixel(page, 10, 30, { button: 'right' });
+  let pts = await demo(page, (el) => el.points);
+  assert.deepEqual(pts, [[40.5, 20.5, 1], [10.5, 30.5, 0]]);
+  // Drag a box.
+  const size = await demo(page, (el) => [el.current.width, el.current.height]);
+  const box = await page.locator('ruac-demo canvas[data-id=image]').boundingBox();
+  const at = (x, y) => [box.x + (x * box.width) / size[0], box.y + (y * box.height) / size[1]];
+  await demo(page, (el) => { el.result = null; });
+  await page.mouse.move(...at(20, 5));
+  await page.mouse.down();
+  await page.mouse.move(...at(40, 25), { steps: 5 });
+  await page.mouse.move(...at(55, 38), { steps: 5 });
+  await page.mouse.up();
+  await page.waitForFunction(() => document.querySelector('ruac-demo').result, null, { timeout: SLOW });
+  const b = await demo(page, (el) => el.box);
+  assert.ok(Math.abs(b[0] - 20) < 1.5 && Math.abs(b[3] - 38) < 1.5, `box ${b}`);
+  // Undo removes the box, clear removes everything.
+  await page.locator('ruac-demo [data-id=undo]').click();
+  assert.equal(await demo(page, (el) => el.box), null);
+  await page.locator('ruac-demo [data-id=clear]').click();
+  assert.deepEqual(await demo(page, (el) => el.points), []);
+  await clickPixel(page, 40, 20);
+
+  // Analytic uncertainty: other unit, values in 0..1.
+  await demo(page, (el) => { el.result = null; });
+  await page.locator('ruac-demo select[data-id=mode]').selectOption('analytic');
+  await page.waitForFunction(() => document.querySelector('ruac-demo').result?.mode === 'analytic', null, { timeout: SLOW });
+  const ra = await result(page);
+  assert.ok(ra.uncertainty.every((u) => u >= 0 && u <= 1));
+  assert.match(await shadowText(page, 'unit'), /normalised/);
+
+  // Exports: a PNG of the right size, an uncertainty PNG with legend, COCO RLE with the area.
+  const download = async (id) => {
+    const [d] = await Promise.all([page.waitForEvent('download'), page.locator(`ruac-demo [data-id=${id}]`).click()]);
+    const p = path.join(ARTIFACTS, d.suggestedFilename());
+    await d.saveAs(p);
+    return fs.readFileSync(p);
+  };
+  const png = await download('exportMask');
+  assert.equal(png.subarray(1, 4).toString(), 'PNG');
+  assert.equal(png.readUInt32BE(16), ra.width);
+  assert.equal(png.readUInt32BE(20), ra.height);
+  const upng = await download('exportUnc');
+  assert.ok(upng.readUInt32BE(16) > ra.width, 'legend panel to the right');
+  const rle = JSON.parse((await download('exportRle')).toString());
+  const n = ra.width * ra.height;
+  const area = ra.masks.slice(ra.best * n, (ra.best + 1) * n).filter((v) => v > 0).length;
+  assert.equal(rle.area, area);
+  assert.deepEqual(rle.segmentation.size, [ra.height, ra.width]);
+  assert.equal(typeof rle.segmentation.counts, 'string');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('stress test: style shift and elastic deformation re-run and report changed pixels', { timeout: SLOW * 3 }, async () => {
+  const { page, errors } = await open('?backend=cpu');
+  await openImage(page, path.join(FIXTURES, CASE.image));
+  await clickPixel(page, 40, 20);
+  const before = await result(page);
+  await page.locator('ruac-demo input[data-id=sContrast]').fill('40');
+  await page.locator('ruac-demo input[data-id=sElastic]').fill('6');
+  await demo(page, (el) => { el.result = null; });
+  await page.locator('ruac-demo [data-id=sApply]').click();
+  await page.waitForFunction(() => document.querySelector('ruac-demo').result, null, { timeout: SLOW });
+  const afterRes = await result(page);
+  assert.notDeepEqual(afterRes.masks, before.masks, 'the stressed image gives another prediction');
+  assert.match(await shadowText(page, 'sReport'), /IoU score went/);
+  const moved = await demo(page, (el) => el.points[0]);
+  assert.ok(moved[0] !== 40.5 || moved[1] !== 20.5, 'the click moved with the deformation');
+  await page.screenshot({ path: path.join(ARTIFACTS, 'stress.png'), fullPage: true });
+  await page.locator('ruac-demo [data-id=sReset]').click();
+  await page.waitForFunction(() => document.querySelector('ruac-demo').current === document.querySelector('ruac-demo').original);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+/** A PNG of w x h grey pixels (compresses to a few hundred kB even at 8000²). */
+function greyPng(w, h) {
+  const crcTable = new Int32Array(256).map((_, n) => { let c = n; for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1; return c; });
+  const crc = (buf) => { let c = -1; for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8); return (c ^ -1) >>> 0; };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type), data]);
+    const c = Buffer.alloc(4); c.writeUInt32BE(crc(td));
+    return Buffer.concat([len, td, c]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0); ihdr.writeUInt32BE(h, 4); ihdr[8] = 8; ihdr[9] = 0;
+  const row = Buffer.alloc(w + 1, 128); row[0] = 0;
+  const raw = Buffer.concat(Array.from({ length: h }, () => row));
+  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+test('bad input: not an image, 8000x8000, truncated and foreign weights; the page stays usable', { timeout: SLOW * 3 }, async () => {
+  const { page, errors } = await open('?backend=cpu');
+  const message = () => shadowText(page, 'message');
+  await openImage(page, path.join(FIXTURES, CASE.image));
+
+  await page.locator('ruac-demo input[data-id=file]').setInputFiles(path.join(FIXTURES, 'not-an-image.png'));
+  await page.waitForFunction(() => !document.querySelector('ruac-demo').shadowRoot.querySelector('[data-id=message]').hidden);
+  assert.match(await message(), /not-an-image\.png is not an image/);
+  await clickPixel(page, 40, 20); // still usable on the previous image
+
+  await page.locator('ruac-demo input[data-id=file]').setInputFiles({ name: 'huge.png', mimeType: 'image/png', buffer: greyPng(8000, 8000) });
+  await page.waitForFunction(() => document.querySelector('ruac-demo').current?.width === 1024, null, { timeout: SLOW });
+  await page.waitForFunction(() => document.querySelector('ruac-demo').encoded, null, { timeout: SLOW });
+  assert.match(await message(), /8000×8000.*downscaled to 1024×1024/);
+  await clickPixel(page, 500, 500);
+
+  const model = fs.readFileSync(path.join(ROOT, 'web/models/ruac-micro.safetensors'));
+  const loadWeights = async (name, buffer) => {
+    await page.locator('ruac-demo input[data-id=modelFile]').setInputFiles({ name, mimeType: 'application/octet-stream', buffer });
+    await page.waitForFunction((n) => document.querySelector('ruac-demo').shadowRoot.querySelector('[data-id=message]').textContent.includes(n), name, { timeout: SLOW });
+    return message();
+  };
+  assert.match(await loadWeights('truncated.safetensors', model.subarray(0, model.length >> 1)), /Could not load the model: .*truncated\.safetensors.*not a valid safetensors/);
+  assert.match(await loadWeights('tiny.safetensors', model.subarray(0, 5)), /empty or truncated/);
+  assert.match(await loadWeights('image.safetensors', fs.readFileSync(path.join(FIXTURES, CASE.image))), /not a valid safetensors/);
+  assert.match(await shadowText(page, 'model'), /previous model kept/);
+  await clickPixel(page, 300, 300); // the previous model still answers
+  assert.deepEqual(errors, []);
+  await page.close();
+});

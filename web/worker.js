@@ -1,0 +1,147 @@
+// The model runs here, off the page's main thread, so the page stays responsive while the
+// CPU backend encodes. Messages: {id, op, ...args} in; {id, ok, result | error} out, plus
+// {op: 'progress', id, loaded, total, phase} while a model downloads.
+import init, { Session, maskPng, uncertaintyPng, cocoRle, infernoLut } from '../pkg/ruac_web.js';
+
+const CACHE = 'ruac-models-v1';
+let ready = null;
+let session = null;
+
+function post(msg, transfer = []) {
+  self.postMessage(msg, transfer);
+}
+
+/** Reads a Response body with progress reports. */
+async function readWithProgress(id, response, label) {
+  const total = Number(response.headers.get('content-length')) || 0;
+  if (!response.body) return new Uint8Array(await response.arrayBuffer());
+  const reader = response.body.getReader();
+  const chunks = [];
+  let loaded = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    loaded += value.length;
+    post({ op: 'progress', id, loaded, total, phase: label });
+  }
+  const out = new Uint8Array(loaded);
+  let off = 0;
+  for (const c of chunks) { out.set(c, off); off += c.length; }
+  return out;
+}
+
+async function openCache() {
+  try { return self.caches ? await self.caches.open(CACHE) : null; } catch { return null; }
+}
+
+/**
+ * Model bytes from a URL. `cacheFirst`: a model picked by URL is kept in the Cache API and
+ * read from there next time; the embedded default is fetched fresh (so a replaced file is
+ * seen) and the cached copy serves only when the network fails (offline).
+ */
+async function fetchModel(id, url, cacheFirst) {
+  const cache = await openCache();
+  if (cache && cacheFirst) {
+    const hit = await cache.match(url);
+    if (hit) return { bytes: await readWithProgress(id, hit, 'from cache'), cached: true };
+  }
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (e) {
+    const hit = cache && await cache.match(url);
+    if (hit) return { bytes: await readWithProgress(id, hit, 'from cache (offline)'), cached: true };
+    throw new Error(`cannot download the model from ${url}: ${e.message}`);
+  }
+  if (!response.ok) throw new Error(`cannot download the model from ${url}: HTTP ${response.status} ${response.statusText}`);
+  const bytes = await readWithProgress(id, response, 'downloading');
+  if (cache) {
+    try {
+      await cache.put(url, new Response(bytes, { headers: { 'content-type': 'application/octet-stream', 'content-length': String(bytes.length) } }));
+    } catch { /* quota or opaque response: the model still loads, only uncached */ }
+  }
+  return { bytes, cached: false };
+}
+
+function describe(s) {
+  return { backend: s.backend(), isGpu: s.isGpu(), info: JSON.parse(s.modelInfo()), notice: s.takeNotice() };
+}
+
+const ops = {
+  async load({ id, source, backend }) {
+    let bytes, name, cached = false;
+    if (source.kind === 'url') {
+      ({ bytes, cached } = await fetchModel(id, source.url, source.cacheFirst));
+      name = decodeURIComponent(new URL(source.url).pathname.split('/').pop() || source.url);
+    } else {
+      bytes = new Uint8Array(source.bytes);
+      name = source.name;
+      const cache = await openCache();
+      if (cache && source.cacheKey) {
+        try { await cache.put(source.cacheKey, new Response(bytes)); } catch { /* uncached */ }
+      }
+    }
+    post({ op: 'progress', id, loaded: 0, total: 0, phase: 'building the model' });
+    const s = await Session.create(bytes, name, backend);
+    if (session) session.free();
+    session = s;
+    return { ...describe(s), cached };
+  },
+  async cachedModels() {
+    const cache = await openCache();
+    if (!cache) return [];
+    return (await cache.keys()).map((r) => r.url);
+  },
+  async forgetCached({ url }) {
+    const cache = await openCache();
+    return cache ? cache.delete(url) : false;
+  },
+  async setImage({ rgba, width, height }) {
+    if (!session) throw new Error('no model loaded yet');
+    const t0 = performance.now();
+    await session.setImage(new Uint8Array(rgba), width, height);
+    return { ms: performance.now() - t0, ...describe(session) };
+  },
+  async predict({ points, bbox, mode, samples, seed }) {
+    if (!session) throw new Error('no model loaded yet');
+    session.setUncertainty(mode, samples, seed);
+    const t0 = performance.now();
+    const p = await session.predict(new Float32Array(points), new Float32Array(bbox), true);
+    const ms = performance.now() - t0;
+    const r = {
+      k: p.k, width: p.width, height: p.height, masks: p.masks(), uncertainty: p.uncertainty(),
+      iou: Array.from(p.iou()), objScore: p.objScore, best: p.best, mode: p.mode, unit: p.unit,
+      maxValue: p.maxValue, ms, ...describe(session),
+    };
+    p.free();
+    return r;
+  },
+  async exportMask({ plane, width, height }) { return maskPng(plane, width, height); },
+  async exportUncertainty({ plane, width, height, vmax, unit }) { return uncertaintyPng(plane, width, height, vmax, unit); },
+  async exportRle({ plane, width, height, score }) { return cocoRle(plane, width, height, score); },
+  async lut() { return infernoLut(); },
+  async simulateGpuFailure() { if (session) session.simulateGpuFailure(); return true; },
+};
+
+function message(e) {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
+
+self.onmessage = async (ev) => {
+  const { id, op } = ev.data;
+  try {
+    if (!ready) ready = init();
+    await ready;
+    const f = ops[op];
+    if (!f) throw new Error(`unknown request ${op}`);
+    const result = await f(ev.data);
+    const transfer = [];
+    if (result && result.masks) transfer.push(result.masks.buffer, result.uncertainty.buffer);
+    if (result instanceof Uint8Array) transfer.push(result.buffer);
+    post({ id, ok: true, result }, transfer);
+  } catch (e) {
+    post({ id, ok: false, error: message(e) });
+  }
+};
