@@ -64,8 +64,41 @@ async function fetchModel(id, url, cacheFirst) {
   return { bytes, cached: false };
 }
 
+let adapterName = '';
+
 function describe(s) {
-  return { backend: s.backend(), isGpu: s.isGpu(), info: JSON.parse(s.modelInfo()), notice: s.takeNotice() };
+  const isGpu = s.isGpu();
+  // wgpu reports no adapter details in the browser; the WebGPU API does.
+  const backend = isGpu && adapterName ? `WebGPU (${adapterName})` : s.backend();
+  return { backend, isGpu, info: JSON.parse(s.modelInfo()), notice: s.takeNotice() };
+}
+
+/** The WebGPU adapter the browser offers, or null (no WebGPU, insecure context, no adapter). */
+async function probeAdapter() {
+  if (!self.navigator?.gpu) return null;
+  try {
+    const a = await self.navigator.gpu.requestAdapter();
+    if (!a) return null;
+    const i = a.info || {};
+    const name = [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ') || 'unknown adapter';
+    return { name, fallback: Boolean(i.isFallbackAdapter ?? a.isFallbackAdapter) };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * `auto` picks WebGPU on a hardware adapter and the CPU otherwise: a software fallback
+ * adapter (SwiftShader) is far slower than candle's SIMD128 path (BENCHMARKS.md).
+ * `webgpu` and `cpu` are taken as asked.
+ */
+async function resolveBackend(pref) {
+  const a = pref === 'cpu' ? null : await probeAdapter();
+  adapterName = a ? a.name : '';
+  if (pref !== 'auto') return { backend: pref, note: null };
+  if (!a) return { backend: 'cpu', note: 'WebGPU is not available here (it needs a WebGPU browser and https or localhost); running on the CPU.' };
+  if (a.fallback) return { backend: 'cpu', note: `The only WebGPU adapter is a software fallback (${a.name}), slower than the CPU backend; running on the CPU (?backend=webgpu forces WebGPU).` };
+  return { backend: 'auto', note: null };
 }
 
 const ops = {
@@ -83,10 +116,12 @@ const ops = {
       }
     }
     post({ op: 'progress', id, loaded: 0, total: 0, phase: 'building the model' });
-    const s = await Session.create(bytes, name, backend);
+    const choice = await resolveBackend(backend);
+    const s = await Session.create(bytes, name, choice.backend);
     if (session) session.free();
     session = s;
-    return { ...describe(s), cached };
+    const d = describe(s);
+    return { ...d, notice: d.notice || choice.note, cached };
   },
   async cachedModels() {
     const cache = await openCache();

@@ -67,7 +67,13 @@ async function open(query) {
   page.on('console', (m) => { if (m.type() === 'error') errors.push(`console.error: ${m.text()}`); });
   page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
   await page.goto(`${baseUrl}${query}`);
-  await page.waitForFunction(() => document.querySelector('ruac-demo')?.modelReady, null, { timeout: SLOW });
+  await page.waitForFunction(() => {
+    const el = document.querySelector('ruac-demo');
+    return el?.modelReady || (el && !el.shadowRoot.querySelector('[data-id=message]').hidden);
+  }, null, { timeout: SLOW });
+  if (!(await demo(page, (el) => el.modelReady))) {
+    throw new Error(`the model did not load: ${await shadowText(page, 'message')}`);
+  }
   return { page, errors };
 }
 
@@ -270,6 +276,25 @@ test('bad input: not an image, 8000x8000, truncated and foreign weights; the pag
   assert.match(await loadWeights('image.safetensors', fs.readFileSync(path.join(FIXTURES, CASE.image))), /not a valid safetensors/);
   assert.match(await shadowText(page, 'model'), /previous model kept/);
   await clickPixel(page, 300, 300); // the previous model still answers
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('auto backend: WebGPU on a hardware adapter, else the CPU with a note saying why', { timeout: SLOW * 3 }, async () => {
+  const { page, errors } = await open('');
+  const adapter = await page.evaluate(async () => {
+    const a = navigator.gpu && await navigator.gpu.requestAdapter();
+    return a ? { fallback: Boolean(a.info?.isFallbackAdapter ?? a.isFallbackAdapter) } : null;
+  });
+  const backend = await shadowText(page, 'backend');
+  if (adapter && !adapter.fallback) {
+    assert.match(backend, /WebGPU/);
+  } else {
+    assert.match(backend, /CPU/);
+    assert.match(await shadowText(page, 'message'), adapter ? /software fallback/ : /WebGPU is not available/);
+  }
+  await openImage(page, path.join(FIXTURES, CASE.image));
+  await clickPixel(page, 1, 1);
   assert.deepEqual(errors, []);
   await page.close();
 });
