@@ -1,0 +1,445 @@
+//! The device, the compiled kernels, a pool of activation buffers, dispatch and read-back.
+//!
+//! Every kernel is compiled once in [`Gpu::new`] (inside an error scope, so a WGSL error is a
+//! [`GpuError::Shader`] instead of a panic). Work is recorded into one command encoder, one
+//! compute pass per dispatch (wgpu orders and synchronises passes), and submitted when a
+//! result is read back. Activation buffers come from a pool and return to it when dropped,
+//! so GPU memory stays at the weights plus the largest set of activations alive at once.
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use wgpu::util::DeviceExt;
+
+use crate::kernels;
+use crate::GpuError;
+
+pub type Result<T> = std::result::Result<T, GpuError>;
+
+/// Threads per workgroup of the 1-D kernels; the matmul uses 16x16. Requested as a limit
+/// (Chromium's compatibility adapters default to 128).
+pub const WG: u32 = 256;
+
+/// A compiled kernel: one entry point of one WGSL file.
+pub struct Pipe {
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+}
+
+#[derive(Default)]
+struct Pool {
+    free: RefCell<Vec<wgpu::Buffer>>,
+}
+
+/// A pooled f32 storage buffer holding `len` values; returned to the pool on drop.
+pub struct GBuf {
+    buf: Option<wgpu::Buffer>,
+    pub len: usize,
+    pool: Rc<Pool>,
+}
+
+impl GBuf {
+    pub fn raw(&self) -> &wgpu::Buffer {
+        // Only `Drop` takes the buffer out.
+        self.buf.as_ref().expect("GBuf used after drop")
+    }
+}
+
+impl Drop for GBuf {
+    fn drop(&mut self) {
+        if let Some(b) = self.buf.take() {
+            self.pool.free.borrow_mut().push(b);
+        }
+    }
+}
+
+impl std::ops::Deref for GBuf {
+    type Target = wgpu::Buffer;
+    fn deref(&self) -> &wgpu::Buffer {
+        self.raw()
+    }
+}
+
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pipes: HashMap<(&'static str, &'static str), Pipe>,
+    pool: Rc<Pool>,
+    encoder: RefCell<Option<wgpu::CommandEncoder>>,
+    errors: Arc<Mutex<Vec<String>>>,
+    /// Bound where a kernel's optional input is absent (bindings cannot be left empty).
+    pub dummy: wgpu::Buffer,
+}
+
+/// The limits the kernels rely on; checked against the adapter and requested explicitly.
+fn needed_limits(adapter: &wgpu::Limits) -> wgpu::Limits {
+    wgpu::Limits {
+        max_compute_invocations_per_workgroup: 256,
+        max_compute_workgroup_size_x: 256,
+        max_compute_workgroup_size_y: 16,
+        max_compute_workgroup_size_z: 1,
+        max_compute_workgroup_storage_size: 16384,
+        max_compute_workgroups_per_dimension: 65535,
+        max_storage_buffers_per_shader_stage: 7,
+        max_uniform_buffers_per_shader_stage: 1,
+        // Take what the adapter offers: bigger bindings mean fewer tiles for large images.
+        max_storage_buffer_binding_size: adapter.max_storage_buffer_binding_size,
+        max_buffer_size: adapter.max_buffer_size,
+        ..wgpu::Limits::downlevel_defaults()
+    }
+}
+
+fn check_limits(need: &wgpu::Limits, have: &wgpu::Limits) -> Result<()> {
+    let checks: [(&str, u64, u64); 7] = [
+        ("max_compute_invocations_per_workgroup", need.max_compute_invocations_per_workgroup as u64, have.max_compute_invocations_per_workgroup as u64),
+        ("max_compute_workgroup_size_x", need.max_compute_workgroup_size_x as u64, have.max_compute_workgroup_size_x as u64),
+        ("max_compute_workgroup_size_y", need.max_compute_workgroup_size_y as u64, have.max_compute_workgroup_size_y as u64),
+        ("max_compute_workgroup_storage_size", need.max_compute_workgroup_storage_size as u64, have.max_compute_workgroup_storage_size as u64),
+        ("max_compute_workgroups_per_dimension", need.max_compute_workgroups_per_dimension as u64, have.max_compute_workgroups_per_dimension as u64),
+        ("max_storage_buffers_per_shader_stage", need.max_storage_buffers_per_shader_stage as u64, have.max_storage_buffers_per_shader_stage as u64),
+        // Below 16 MiB the activations of even the micro model at 1024 px would not bind.
+        ("max_storage_buffer_binding_size", 16 << 20, have.max_storage_buffer_binding_size),
+    ];
+    for (name, need, have) in checks {
+        if have < need {
+            return Err(GpuError::LimitTooSmall { limit: name, need, have });
+        }
+    }
+    Ok(())
+}
+
+/// The outcome of a GPU callback and the waker of the task awaiting it.
+type Shared = Arc<Mutex<(Option<std::result::Result<(), wgpu::BufferAsyncError>>, Option<Waker>)>>;
+
+/// Waits for a `map_async` / work-done callback (wasm has no blocking wait; native polls
+/// the device).
+struct MapWait {
+    state: Shared,
+}
+
+impl Future for MapWait {
+    type Output = std::result::Result<(), wgpu::BufferAsyncError>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut st = match self.state.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        match st.0.take() {
+            Some(r) => Poll::Ready(r),
+            None => {
+                st.1 = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// Workgroup counts for `n` threads of a 1-D kernel, folded into y past the per-dimension
+/// limit (kernels compute `i = gid.x + gid.y * num_workgroups.x * WG`).
+pub fn groups_1d(n: usize) -> (u32, u32, u32) {
+    let total = n.div_ceil(WG as usize).max(1);
+    if total <= 65535 {
+        (total as u32, 1, 1)
+    } else {
+        (65535, total.div_ceil(65535) as u32, 1)
+    }
+}
+
+impl Gpu {
+    /// Requests an adapter (high performance first) and a device with the limits the
+    /// kernels need, then compiles every kernel.
+    pub async fn new() -> Result<Self> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        let have = adapter.limits();
+        let need = needed_limits(&have);
+        check_limits(&need, &have)?;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("ruac-gpu"),
+                required_features: wgpu::Features::empty(),
+                required_limits: need.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| GpuError::Device(e.to_string()))?;
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(e.to_string());
+            }
+        }));
+        let dummy = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("dummy"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        let mut gpu = Self {
+            device,
+            queue,
+            info: adapter.get_info(),
+            limits: need,
+            pipes: HashMap::new(),
+            pool: Rc::new(Pool::default()),
+            encoder: RefCell::new(None),
+            errors,
+            dummy,
+        };
+        for (name, src, entries) in kernels::ALL {
+            gpu.compile(name, src, entries).await?;
+        }
+        Ok(gpu)
+    }
+
+    async fn compile(&mut self, name: &'static str, src: &str, entries: &[&'static str]) -> Result<()> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(name),
+            source: wgpu::ShaderSource::Wgsl(src.into()),
+        });
+        let mut pipes = Vec::new();
+        for &entry in entries {
+            let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+            let layout = pipeline.get_bind_group_layout(0);
+            pipes.push((entry, Pipe { pipeline, layout }));
+        }
+        if let Some(err) = scope.pop().await {
+            return Err(GpuError::Shader { kernel: name, message: err.to_string() });
+        }
+        for (entry, p) in pipes {
+            self.pipes.insert((name, entry), p);
+        }
+        Ok(())
+    }
+
+    pub fn adapter_info(&self) -> String {
+        format!("{:?}: {} ({}; {})", self.info.backend, self.info.name, self.info.driver, self.info.driver_info)
+    }
+
+    /// A pooled buffer for `len` f32 values (contents undefined).
+    pub fn alloc(&self, len: usize) -> Result<GBuf> {
+        let bytes = ((len.max(4) * 4) as u64).div_ceil(256) * 256;
+        if bytes > self.limits.max_storage_buffer_binding_size || bytes > self.limits.max_buffer_size {
+            return Err(GpuError::LimitTooSmall {
+                limit: "max_storage_buffer_binding_size",
+                need: bytes,
+                have: self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size),
+            });
+        }
+        let mut free = self.pool.free.borrow_mut();
+        // Best fit among free buffers not more than 4x too large.
+        let mut best: Option<usize> = None;
+        for (i, b) in free.iter().enumerate() {
+            let s = b.size();
+            if s >= bytes && s <= bytes.saturating_mul(4) && best.is_none_or(|j| s < free[j].size()) {
+                best = Some(i);
+            }
+        }
+        let buf = match best {
+            Some(i) => free.swap_remove(i),
+            None => self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("activation"),
+                size: bytes,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+        };
+        Ok(GBuf { buf: Some(buf), len, pool: self.pool.clone() })
+    }
+
+    /// Total bytes of the pooled activation buffers (free ones only; for tests).
+    pub fn pooled_bytes(&self) -> u64 {
+        self.pool.free.borrow().iter().map(|b| b.size()).sum()
+    }
+
+    /// A new, unpooled storage buffer with the given contents (weights, uploads).
+    pub fn upload<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> wgpu::Buffer {
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        // Storage bindings must be non-empty and 4-byte aligned.
+        let mut padded;
+        let contents = if bytes.len() < 16 || !bytes.len().is_multiple_of(4) {
+            padded = bytes.to_vec();
+            padded.resize(bytes.len().max(16).div_ceil(4) * 4, 0);
+            &padded[..]
+        } else {
+            bytes
+        };
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        })
+    }
+
+    /// Uploads f32 values into a pooled buffer (through a fresh staging copy, so it is
+    /// ordered with the recorded work that may still use the pooled buffer).
+    pub fn upload_pooled(&self, data: &[f32]) -> Result<GBuf> {
+        let out = self.alloc(data.len())?;
+        let src = self.upload("upload", data);
+        self.copy(&src, 0, &out, 0, data.len());
+        Ok(out)
+    }
+
+    fn with_encoder<R>(&self, f: impl FnOnce(&mut wgpu::CommandEncoder) -> R) -> R {
+        let mut enc = self.encoder.borrow_mut();
+        let e = enc.get_or_insert_with(|| self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ruac") }));
+        f(e)
+    }
+
+    /// Copies `len` f32 values between buffers (offsets in values).
+    pub fn copy(&self, src: &wgpu::Buffer, src_off: usize, dst: &wgpu::Buffer, dst_off: usize, len: usize) {
+        if len == 0 {
+            return;
+        }
+        self.with_encoder(|e| e.copy_buffer_to_buffer(src, (src_off * 4) as u64, dst, (dst_off * 4) as u64, Some((len * 4) as u64)));
+    }
+
+    /// Records one dispatch: `params` at binding 0 (uniform), `bufs` at bindings 1...
+    pub fn dispatch(&self, kernel: (&'static str, &'static str), params: &[u32], bufs: &[&wgpu::Buffer], groups: (u32, u32, u32)) -> Result<()> {
+        let at: Vec<(u32, &wgpu::Buffer)> = bufs.iter().enumerate().map(|(i, b)| (i as u32 + 1, *b)).collect();
+        self.dispatch_at(kernel, params, &at, groups)
+    }
+
+    /// [`Gpu::dispatch`] with explicit binding numbers.
+    pub fn dispatch_at(&self, kernel: (&'static str, &'static str), params: &[u32], bufs: &[(u32, &wgpu::Buffer)], groups: (u32, u32, u32)) -> Result<()> {
+        let pipe = self.pipes.get(&kernel).ok_or(GpuError::Internal(format!("kernel {}::{} was not compiled", kernel.0, kernel.1)))?;
+        let max = self.limits.max_compute_workgroups_per_dimension;
+        if groups.0 > max || groups.1 > max || groups.2 > max {
+            return Err(GpuError::LimitTooSmall { limit: "max_compute_workgroups_per_dimension", need: groups.0.max(groups.1).max(groups.2) as u64, have: max as u64 });
+        }
+        if groups.0 == 0 || groups.1 == 0 || groups.2 == 0 {
+            return Ok(());
+        }
+        let mut p = params.to_vec();
+        p.resize(params.len().div_ceil(4).max(1) * 4, 0);
+        let ub = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("params"),
+            contents: bytemuck::cast_slice(&p),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: ub.as_entire_binding() }];
+        for (binding, b) in bufs {
+            entries.push(wgpu::BindGroupEntry { binding: *binding, resource: b.as_entire_binding() });
+        }
+        let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(kernel.1), layout: &pipe.layout, entries: &entries });
+        self.with_encoder(|e| {
+            let mut pass = e.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(kernel.1), timestamp_writes: None });
+            pass.set_pipeline(&pipe.pipeline);
+            pass.set_bind_group(0, &bg, &[]);
+            pass.dispatch_workgroups(groups.0, groups.1, groups.2);
+        });
+        Ok(())
+    }
+
+    fn take_errors(&self) -> Result<()> {
+        let mut v = match self.errors.lock() {
+            Ok(v) => v,
+            Err(p) => p.into_inner(),
+        };
+        if v.is_empty() {
+            Ok(())
+        } else {
+            let msg = v.join("; ");
+            v.clear();
+            Err(GpuError::Validation(msg))
+        }
+    }
+
+    /// Submits the recorded work.
+    pub fn flush(&self) -> Result<()> {
+        if let Some(enc) = self.encoder.borrow_mut().take() {
+            self.queue.submit(Some(enc.finish()));
+        }
+        self.take_errors()
+    }
+
+    /// Submits the recorded work and waits for it (native: blocks; web: awaits).
+    pub async fn sync(&self) -> Result<()> {
+        self.flush()?;
+        let state = Arc::new(Mutex::new((None, None::<Waker>)));
+        let st = state.clone();
+        self.queue.on_submitted_work_done(move || {
+            let mut s = match st.lock() {
+                Ok(s) => s,
+                Err(p) => p.into_inner(),
+            };
+            s.0 = Some(Ok(()));
+            if let Some(w) = s.1.take() {
+                w.wake();
+            }
+        });
+        self.poll()?;
+        MapWait { state }.await.map_err(|e| GpuError::Mapping(e.to_string()))?;
+        self.take_errors()
+    }
+
+    fn poll(&self) -> Result<()> {
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Device(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Reads `len` f32 values starting at value `off` of `src`.
+    pub async fn read(&self, src: &wgpu::Buffer, off: usize, len: usize) -> Result<Vec<f32>> {
+        let bytes: Vec<u8> = self.read_bytes(src, off * 4, len * 4).await?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// Reads `len` bytes at byte offset `off` (both multiples of 4).
+    pub async fn read_bytes(&self, src: &wgpu::Buffer, off: usize, len: usize) -> Result<Vec<u8>> {
+        if len == 0 {
+            return Ok(vec![]);
+        }
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: len as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.with_encoder(|e| e.copy_buffer_to_buffer(src, off as u64, &staging, 0, Some(len as u64)));
+        self.flush()?;
+        let state = Arc::new(Mutex::new((None, None::<Waker>)));
+        let st = state.clone();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let mut s = match st.lock() {
+                Ok(s) => s,
+                Err(p) => p.into_inner(),
+            };
+            s.0 = Some(r);
+            if let Some(w) = s.1.take() {
+                w.wake();
+            }
+        });
+        self.poll()?;
+        MapWait { state }.await.map_err(|e| GpuError::Mapping(e.to_string()))?;
+        self.take_errors()?;
+        let out = staging.slice(..).get_mapped_range().map_err(|e| GpuError::Mapping(e.to_string()))?.to_vec();
+        staging.unmap();
+        Ok(out)
+    }
+}

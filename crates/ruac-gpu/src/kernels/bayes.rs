@@ -1,0 +1,119 @@
+//! RUAC's Bayesian pixel head on the GPU (`bayes.wgsl`), mirroring
+//! `ruac_core::model::bayes_head::BayesianPixelHead`: Weibull parameters, mean logits,
+//! analytic and Monte Carlo uncertainty. The Monte Carlo draws are the CPU's: the same
+//! `Pcg32` stream, each thread jumping to its position (`pcg_at`).
+use super::{f, u};
+use crate::gpu::{groups_1d, Gpu, GBuf, Result};
+use crate::GpuError;
+
+pub const NAME: &str = "bayes";
+pub const SRC: &str = concat!(include_str!("common.wgsl"), include_str!("bayes.wgsl"));
+
+/// PCG32's multiplier and the increment `Pcg32::new` uses (`ruac_core::rng`).
+pub const PCG_MULT: u64 = 6_364_136_223_846_793_005;
+pub const PCG_INC: u64 = (0xda3e_39cb_94b9_5bdb_u64 << 1) | 1;
+
+/// The state `Pcg32::new(seed)` starts from (its first output comes from this state).
+pub fn pcg_initial_state(seed: u64) -> u64 {
+    let step = |s: u64| s.wrapping_mul(PCG_MULT).wrapping_add(PCG_INC);
+    step(step(0).wrapping_add(seed))
+}
+
+/// `(A_i, C_i)` with `step^(2^i)(s) = A_i s + C_i`, packed as `[A lo, A hi, C lo, C hi]` for
+/// i in 0..32 (the O(log n) jump-ahead of Brown, "Random number generation with arbitrary
+/// strides", 1994, as in pcg's `advance`).
+pub fn pcg_jump_table() -> Vec<u32> {
+    let (mut a, mut c) = (PCG_MULT, PCG_INC);
+    let mut t = Vec::with_capacity(128);
+    for _ in 0..32 {
+        t.extend([a as u32, (a >> 32) as u32, c as u32, (c >> 32) as u32]);
+        c = c.wrapping_mul(a.wrapping_add(1));
+        a = a.wrapping_mul(a);
+    }
+    t
+}
+
+#[allow(clippy::too_many_arguments)]
+fn params(hw: usize, c: usize, k: usize, s: usize, seed: u64, fw: f32, div: f32, n: usize) -> Result<[u32; 16]> {
+    let st = pcg_initial_state(seed);
+    Ok([
+        u(hw)?, u(c)?, u(k)?, u(s)?,
+        u(hw * c)?, u(2 * k * c)?, st as u32, (st >> 32) as u32,
+        PCG_INC as u32, (PCG_INC >> 32) as u32, f(fw), f(div),
+        u(n)?, 0, 0, 0,
+    ])
+}
+
+/// Per-pixel Weibull quantities of the local factor.
+pub struct Local {
+    pub lambda: GBuf,
+    pub inv_k: GBuf,
+    pub mean: GBuf,
+    pub var: GBuf,
+}
+
+/// From `a = relu(linear_add x)` (`hw x c`); `hp` = `[w_k (c), b_k, w_kw0, w_kw1, b_kw, b_bg, b_fg]`.
+pub fn local(gpu: &Gpu, a: &wgpu::Buffer, hp: &wgpu::Buffer, hw: usize, c: usize) -> Result<Local> {
+    let l = Local { lambda: gpu.alloc(hw * c)?, inv_k: gpu.alloc(hw)?, mean: gpu.alloc(hw * c)?, var: gpu.alloc(hw * c)? };
+    let p = params(hw, c, 0, 0, 0, 0.0, 1.0, 0)?;
+    gpu.dispatch_at((NAME, "local_z"), &p, &[(1, a), (2, hp), (3, &l.lambda), (4, &l.inv_k), (5, &l.mean), (6, &l.var)], groups_1d(hw))?;
+    Ok(l)
+}
+
+/// Per-token Weibull quantities of the global factor at threshold `fw`.
+pub struct Global {
+    pub lambda: GBuf,
+    pub inv_k: GBuf,
+    /// `E w_fg − E w_bg`, `k x c`.
+    pub diff: GBuf,
+    /// Class-mean variance, clamped at 1e-8, `k x c`.
+    pub var: GBuf,
+    /// `relu(b_fg − fw) − relu(b_bg − fw)` repeated per token, `k`.
+    pub bias: GBuf,
+}
+
+/// From `linear_add_w(tokens)` (`k x 2c`, before the ReLU).
+pub fn global(gpu: &Gpu, rl: &wgpu::Buffer, hp: &wgpu::Buffer, k: usize, c: usize, fw: f32) -> Result<Global> {
+    let g = Global { lambda: gpu.alloc(2 * k * c)?, inv_k: gpu.alloc(k * c)?, diff: gpu.alloc(k * c)?, var: gpu.alloc(k * c)?, bias: gpu.alloc(k)? };
+    let p = params(0, c, k, 0, 0, fw, 1.0, 0)?;
+    let b = [(2, hp), (7, rl), (8, &*g.lambda), (9, &*g.inv_k), (10, &*g.diff), (11, &*g.var), (12, &*g.bias)];
+    gpu.dispatch_at((NAME, "global_w"), &p, &b, groups_1d(k * c))?;
+    Ok(g)
+}
+
+/// Monte Carlo uncertainty (nats), `k x hw`, with `samples` draws from `Pcg32::new(seed)`
+/// in the CPU's order (per sample: `hw*c` pixel uniforms, then `k*2*c` token uniforms).
+#[allow(clippy::too_many_arguments)]
+pub fn mc_uncertainty(gpu: &Gpu, l: &Local, g: &Global, jump: &wgpu::Buffer, hw: usize, c: usize, k: usize, samples: usize, seed: u64) -> Result<GBuf> {
+    if k > 8 {
+        return Err(GpuError::Unsupported(format!("{k} mask tokens (the Monte Carlo kernel holds at most 8)")));
+    }
+    let total = samples as u128 * (hw * c + 2 * k * c) as u128;
+    if total > u32::MAX as u128 {
+        return Err(GpuError::Unsupported(format!("{samples} Monte Carlo samples of {hw}x{c} draws exceed the 2^32 positions the GPU stream addresses")));
+    }
+    let wd = gpu.alloc(samples * k * c)?;
+    let p = params(hw, c, k, samples, seed, 0.0, 1.0, 0)?;
+    gpu.dispatch_at((NAME, "mc_weights"), &p, &[(8, &g.lambda), (9, &g.inv_k), (13, jump), (14, &wd)], groups_1d(samples * k * c))?;
+    let out = gpu.alloc(k * hw)?;
+    let b = [(3, &*l.lambda), (4, &*l.inv_k), (12, &*g.bias), (13, jump), (14, &*wd), (15, &*out)];
+    gpu.dispatch_at((NAME, "mc_pixel"), &p, &b, groups_1d(hw))?;
+    Ok(out)
+}
+
+/// Analytic uncertainty in `[0, 1]` from the mean logits `mu` and logit variances `v`
+/// (`n` values each).
+pub fn analytic(gpu: &Gpu, mu: &wgpu::Buffer, v: &wgpu::Buffer, n: usize) -> Result<GBuf> {
+    let out = gpu.alloc(n)?;
+    let p = params(0, 0, 0, 0, 0, 0.0, 1.0, n)?;
+    gpu.dispatch_at((NAME, "analytic"), &p, &[(15, &out), (16, mu), (17, v)], groups_1d(n))?;
+    Ok(out)
+}
+
+/// Binary entropy of `sigmoid(logits)` divided by `div` (plain SAM 2.1's map).
+pub fn entropy(gpu: &Gpu, logits: &wgpu::Buffer, n: usize, div: f32) -> Result<GBuf> {
+    let out = gpu.alloc(n)?;
+    let p = params(0, 0, 0, 0, 0, 0.0, div, n)?;
+    gpu.dispatch_at((NAME, "entropy"), &p, &[(15, &out), (16, logits)], groups_1d(n))?;
+    Ok(out)
+}

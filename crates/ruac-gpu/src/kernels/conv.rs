@@ -1,0 +1,38 @@
+//! Direct convolutions on channels-last maps (`conv.wgsl`).
+use super::matmul::Act;
+use super::u;
+use crate::gpu::{groups_1d, Gpu, GBuf, Result};
+
+pub const NAME: &str = "conv";
+pub const SRC: &str = concat!(include_str!("common.wgsl"), include_str!("conv.wgsl"));
+
+/// `nn.Conv2d` weights (`cout, cin, kh, kw`) and bias, and the geometry.
+pub struct Conv2d<'a> {
+    pub w: &'a wgpu::Buffer,
+    pub b: &'a wgpu::Buffer,
+    pub cin: usize,
+    pub cout: usize,
+    pub k: usize,
+    pub stride: usize,
+    pub pad: usize,
+}
+
+/// Output `(oh, ow, cout)` channels-last for an `ih x iw x cin` input.
+pub fn conv2d(gpu: &Gpu, x: &wgpu::Buffer, ih: usize, iw: usize, c: &Conv2d, act: Act) -> Result<(GBuf, usize, usize)> {
+    let oh = (ih + 2 * c.pad - c.k) / c.stride + 1;
+    let ow = (iw + 2 * c.pad - c.k) / c.stride + 1;
+    let y = gpu.alloc(oh * ow * c.cout)?;
+    let params = [u(ih)?, u(iw)?, u(c.cin)?, u(oh)?, u(ow)?, u(c.cout)?, u(c.k)?, u(c.k)?, u(c.stride)?, u(c.pad)?, act as u32, 0];
+    gpu.dispatch((NAME, "conv2d"), &params, &[x, c.w, c.b, &y], groups_1d(oh * ow * c.cout))?;
+    Ok((y, oh, ow))
+}
+
+/// `nn.ConvTranspose2d(cin, cout, 2, stride 2)` (weight `cin, cout, 2, 2`) of an `h x w x
+/// cin` map, plus `skip` (`2h x 2w x cout`) when given, then the activation.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_t2x2(gpu: &Gpu, x: &wgpu::Buffer, h: usize, w: usize, cin: usize, cout: usize, wt: &wgpu::Buffer, b: &wgpu::Buffer, skip: Option<&wgpu::Buffer>, act: Act) -> Result<GBuf> {
+    let y = gpu.alloc(4 * h * w * cout)?;
+    let params = [u(h)?, u(w)?, u(cin)?, u(2 * h)?, u(2 * w)?, u(cout)?, 2, 2, 2, 0, act as u32, skip.is_some() as u32];
+    gpu.dispatch((NAME, "conv_t2x2"), &params, &[x, wt, b, &y, skip.unwrap_or(&gpu.dummy)], groups_1d(4 * h * w * cout))?;
+    Ok(y)
+}
