@@ -626,7 +626,8 @@ class RuacDemo extends HTMLElement {
     const stage = this.$('stage');
     stage.addEventListener('contextmenu', (e) => e.preventDefault());
     stage.addEventListener('pointerdown', (e) => {
-      if (!this.current || !this.encoded) return;
+      // Prompts made while the image is still encoding are kept; encode() runs them after.
+      if (!this.current) return;
       stage.setPointerCapture(e.pointerId);
       this.down = { at: this.toImage(e), cx: e.clientX, cy: e.clientY, neg: e.button === 2 || e.shiftKey };
     });

@@ -164,7 +164,12 @@ function message(e) {
   return String(e);
 }
 
-self.onmessage = async (ev) => {
+// One request at a time, in order: the session is not re-entrant (a GPU encode awaits the
+// device, and a click arriving meanwhile must wait for it, not fail as busy).
+let queue = Promise.resolve();
+self.onmessage = (ev) => { queue = queue.then(() => handle(ev)); };
+
+async function handle(ev) {
   const { id, op } = ev.data;
   try {
     if (!ready) ready = init();
@@ -179,4 +184,4 @@ self.onmessage = async (ev) => {
   } catch (e) {
     post({ id, ok: false, error: message(e) });
   }
-};
+}

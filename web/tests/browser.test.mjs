@@ -232,6 +232,58 @@ test('stress test: style shift and elastic deformation re-run and report changed
   await page.close();
 });
 
+test('image sources (gallery, drop, paste) and the model picker (disk, URL with progress, Cache API)', { timeout: SLOW * 3 }, async () => {
+  const { page, errors } = await open('?backend=cpu');
+  const size = () => demo(page, (el) => el.current && [el.current.width, el.current.height]);
+  await demo(page, (el) => { el.encoded = false; });
+  await page.locator('ruac-demo button[data-sample="coffee.jpg"]').click();
+  await page.waitForFunction(() => document.querySelector('ruac-demo').encoded, null, { timeout: SLOW });
+  assert.deepEqual(await size(), [384, 256]);
+  // Drop and paste hand the page a File through a DataTransfer, as the browser does.
+  const png = fs.readFileSync(path.join(FIXTURES, CASE.image)).toString('base64');
+  for (const how of ['drop', 'paste']) {
+    await demo(page, (el) => { el.encoded = false; el.current = null; });
+    await demo(page, (el, [b64, kind]) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], 'cat.png', { type: 'image/png' }));
+      if (kind === 'drop') el.shadowRoot.querySelector('[data-id=stage]').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      else window.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt }));
+    }, [png, how]);
+    await page.waitForFunction(() => document.querySelector('ruac-demo').encoded, null, { timeout: SLOW });
+    assert.deepEqual(await size(), [64, 43], how);
+  }
+  // A model from disk.
+  const model = fs.readFileSync(path.join(ROOT, 'web/models/ruac-micro.safetensors'));
+  await demo(page, (el) => { el.modelReady = false; });
+  await page.locator('ruac-demo input[data-id=modelFile]').setInputFiles({ name: 'from-disk.safetensors', mimeType: 'application/octet-stream', buffer: model });
+  await page.waitForFunction(() => document.querySelector('ruac-demo').modelReady, null, { timeout: SLOW });
+  assert.match(await shadowText(page, 'model'), /from-disk\.safetensors \(RUAC micro/);
+  // A model from a URL: downloaded with a progress bar, then kept in the Cache API.
+  const url = `${baseUrl}web/models/ruac-micro.safetensors?copy=1`;
+  await page.locator('ruac-demo select[data-id=modelPick]').selectOption('url');
+  await page.locator('ruac-demo input[data-id=url]').fill(url);
+  const phases = [];
+  await page.exposeFunction('ruacPhase', (t) => phases.push(t));
+  await demo(page, (el) => {
+    el.modelReady = false;
+    new MutationObserver(() => window.ruacPhase(el.shadowRoot.querySelector('[data-id=ptext]').textContent))
+      .observe(el.shadowRoot.querySelector('[data-id=ptext]'), { childList: true, characterData: true, subtree: true });
+  });
+  await page.locator('ruac-demo [data-id=urlLoad]').click();
+  await page.waitForFunction(() => document.querySelector('ruac-demo').modelReady, null, { timeout: SLOW });
+  assert.ok(phases.some((t) => /downloading: [\d.]+ \/ 2\.4 MB/.test(t)), `progress shown: ${phases}`);
+  const cached = await page.evaluate(async (u) => Boolean(await (await caches.open('ruac-models-v1')).match(u)), url);
+  assert.ok(cached, 'the URL model is in the Cache API');
+  await demo(page, (el) => { el.modelReady = false; });
+  await page.locator('ruac-demo [data-id=urlLoad]').click();
+  await page.waitForFunction(() => document.querySelector('ruac-demo').modelReady, null, { timeout: SLOW });
+  assert.match(await shadowText(page, 'model'), /from cache/);
+  await clickPixel(page, 40, 20);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 /** A PNG of w x h grey pixels (compresses to a few hundred kB even at 8000²). */
 function greyPng(w, h) {
   const crcTable = new Int32Array(256).map((_, n) => { let c = n; for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1; return c; });
@@ -276,6 +328,36 @@ test('bad input: not an image, 8000x8000, truncated and foreign weights; the pag
   assert.match(await loadWeights('image.safetensors', fs.readFileSync(path.join(FIXTURES, CASE.image))), /not a valid safetensors/);
   assert.match(await shadowText(page, 'model'), /previous model kept/);
   await clickPixel(page, 300, 300); // the previous model still answers
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('WebGPU: a click gives the native masks and uncertainty', { timeout: SLOW * 3 }, async () => {
+  const { page, errors } = await open('?backend=webgpu');
+  assert.match(await shadowText(page, 'backend'), /WebGPU/, 'the WebGPU backend is in use (no silent fallback)');
+  const r = await theReferenceClick(page);
+  assert.equal(await demo(page, (el) => el.isGpu), true);
+  compareWithNative(r, TOL_GPU, 'webgpu');
+  await page.screenshot({ path: path.join(ARTIFACTS, 'webgpu-click.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('WebGPU failing mid-way: the page says so, falls back to the CPU and still answers', { timeout: SLOW * 3 }, async () => {
+  const { page, errors } = await open('?backend=webgpu');
+  await theReferenceClick(page);
+  await demo(page, (el) => el.simulateGpuFailure());
+  const [x, y] = CASE.points[0];
+  await clickPixel(page, 5, 5); // a second point: the GPU "fails", the CPU answers
+  assert.match(await shadowText(page, 'message'), /WebGPU failed \(simulated device loss\); switched to the CPU/);
+  assert.match(await shadowText(page, 'backend'), /CPU/);
+  assert.equal(await demo(page, (el) => el.isGpu), false);
+  // Undo back to the reference click: the CPU now gives the native numbers.
+  await demo(page, (el) => { el.result = null; });
+  await page.locator('ruac-demo [data-id=undo]').click();
+  await page.waitForFunction(() => document.querySelector('ruac-demo').result, null, { timeout: SLOW });
+  assert.deepEqual(await demo(page, (el) => el.points), [[x, y, 1]]);
+  compareWithNative(await result(page), TOL_CPU, 'cpu after gpu failure');
   assert.deepEqual(errors, []);
   await page.close();
 });
