@@ -29,7 +29,7 @@ export function serve({ root, port = 8000, host = '127.0.0.1', quiet = false } =
   const server = http.createServer((req, res) => {
     let rel;
     try {
-      rel = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+      rel = decodeURIComponent(req.url.split(/[?#]/)[0]);
     } catch {
       res.writeHead(400).end('bad request');
       return;
