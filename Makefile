@@ -1,7 +1,7 @@
 # The two commands of the README. `make test` is what CI runs (through .ci/run).
-.PHONY: test test-native test-wasm test-browser demo pkg web-tools
+.PHONY: test test-native test-wasm test-browser test-wasm-api demo pkg web-tools
 
-test: test-native test-wasm test-browser
+test: test-native test-wasm test-browser test-wasm-api
 
 test-native:
 	cargo test --workspace
@@ -55,3 +55,12 @@ $(REFERENCE): web/models/ruac-micro.safetensors web/tests/fixtures/case.json $(w
 
 test-browser: pkg node_modules $(REFERENCE)
 	CARGO_TARGET_DIR=$(TARGET_DIR) node --test --test-concurrency=1 web/tests/browser.test.mjs
+
+# The wasm API on its own: wasm-bindgen-test in headless Chromium through Debian's
+# chromedriver (crates/ruac-web/webdriver.json has the flags). Release, to reuse pkg's
+# wasm32 build of the dependencies.
+CHROMEDRIVER ?= /usr/bin/chromedriver
+test-wasm-api: web-tools
+	@test -x $(CHROMEDRIVER) || { echo "chromedriver not found at $(CHROMEDRIVER): apt-get install -y chromium-driver"; exit 1; }
+	CHROMEDRIVER=$(CHROMEDRIVER) CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+	  cargo test -p ruac-web --target wasm32-unknown-unknown --release --test wasm_api
