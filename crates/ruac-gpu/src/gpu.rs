@@ -75,6 +75,10 @@ pub struct Gpu {
     errors: Arc<Mutex<Vec<String>>>,
     /// Bound where a kernel's optional input is absent (bindings cannot be left empty).
     pub dummy: wgpu::Buffer,
+    /// Per-kernel `(dispatches, seconds)` when profiling (native only, `RUAC_GPU_PROFILE=1`):
+    /// each dispatch is then submitted and waited for on its own.
+    profile: Option<RefCell<HashMap<&'static str, (usize, f64)>>>,
+    force_cpu_kernels: Option<bool>,
 }
 
 /// The limits the kernels rely on; checked against the adapter and requested explicitly.
@@ -202,6 +206,12 @@ impl Gpu {
             encoder: RefCell::new(None),
             errors,
             dummy,
+            profile: if cfg!(not(target_arch = "wasm32")) && std::env::var("RUAC_GPU_PROFILE").is_ok_and(|v| v == "1") {
+                Some(RefCell::new(HashMap::new()))
+            } else {
+                None
+            },
+            force_cpu_kernels: None,
         };
         for (name, src, entries) in kernels::ALL {
             gpu.compile(name, src, entries).await?;
@@ -235,6 +245,18 @@ impl Gpu {
             self.pipes.insert((name, entry), p);
         }
         Ok(())
+    }
+
+    /// True for software adapters (lavapipe, SwiftShader, WARP): some kernels then take a
+    /// variant without workgroup memory.
+    pub fn is_cpu(&self) -> bool {
+        self.force_cpu_kernels.unwrap_or(self.info.device_type == wgpu::DeviceType::Cpu)
+    }
+
+    /// Forces the kernel variants (`Some(true)`: CPU variants) regardless of the adapter, so
+    /// tests cover both on any machine.
+    pub fn set_cpu_kernels(&mut self, cpu: Option<bool>) {
+        self.force_cpu_kernels = cpu;
     }
 
     pub fn adapter_info(&self) -> String {
@@ -353,7 +375,26 @@ impl Gpu {
             pass.set_bind_group(0, &bg, &[]);
             pass.dispatch_workgroups(groups.0, groups.1, groups.2);
         });
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(prof) = &self.profile {
+            let t = std::time::Instant::now();
+            self.flush()?;
+            self.poll()?;
+            let mut p = prof.borrow_mut();
+            let e = p.entry(kernel.1).or_insert((0, 0.0));
+            e.0 += 1;
+            e.1 += t.elapsed().as_secs_f64();
+        }
         Ok(())
+    }
+
+    /// The per-kernel profile collected so far, slowest first, and resets it (empty unless
+    /// `RUAC_GPU_PROFILE=1`).
+    pub fn take_profile(&self) -> Vec<(&'static str, usize, f64)> {
+        let Some(prof) = &self.profile else { return vec![] };
+        let mut v: Vec<_> = prof.borrow_mut().drain().map(|(k, (n, s))| (k, n, s)).collect();
+        v.sort_by(|a, b| b.2.total_cmp(&a.2));
+        v
     }
 
     fn take_errors(&self) -> Result<()> {

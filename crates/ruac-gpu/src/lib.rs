@@ -19,7 +19,7 @@ use ruac_core::model::config::Sam2Config;
 use ruac_core::predictor::{PointLabel, Prediction, Prompt, UncertaintyMode};
 
 pub use gpu::Gpu;
-use kernels::layout::{bilinear, bilinear_taps};
+use kernels::layout::{bilinear, bilinear_into, bilinear_taps};
 use model::{Features, GpuModel, UncMode};
 
 /// Everything that can go wrong on the GPU path.
@@ -82,6 +82,12 @@ impl GpuPredictor {
 
     pub fn config(&self) -> &Sam2Config {
         &self.model.cfg
+    }
+
+    /// Forces the workgroup-memory kernels (`Some(false)`) or the CPU-adapter variants
+    /// (`Some(true)`); `None` picks by adapter type.
+    pub fn set_cpu_kernels(&mut self, cpu: Option<bool>) {
+        self.gpu.set_cpu_kernels(cpu);
     }
 
     /// The device context (for kernel-level use and tests).
@@ -174,24 +180,39 @@ impl GpuPredictor {
         }
         let iou: Vec<f32> = tokens.iter().map(|&t| iou_all[t]).collect();
 
-        // Bilinear (align_corners = false) to the image size, in row tiles that fit a binding.
+        // Bilinear (align_corners = false) to the image size: both maps of every returned
+        // token into one buffer and one read when that fits a binding, else in row tiles.
         let mut tab = bilinear_taps(lr, h);
         tab.extend(bilinear_taps(lr, w));
         let tab = gpu.upload("bilinear_taps", &tab);
-        let mut masks = Vec::with_capacity(k * h * w);
-        let mut unc = Vec::with_capacity(k * h * w);
-        let max_rows = ((gpu.limits.max_storage_buffer_binding_size as usize).min(256 << 20) / (4 * w)).clamp(1, h);
-        for (src, dst) in [(&out.masks, &mut masks), (&out.uncertainty, &mut unc)] {
-            for &t in &tokens {
-                let mut row0 = 0;
-                while row0 < h {
-                    let rows = max_rows.min(h - row0);
-                    let y = bilinear(gpu, src, t * lhw, lr, lr, &tab, h, w, row0, rows)?;
-                    dst.extend(gpu.read(&y, 0, rows * w).await?);
-                    row0 += rows;
+        let plane = h * w;
+        let max_binding = (gpu.limits.max_storage_buffer_binding_size as usize).min(256 << 20);
+        let maps = [&out.masks, &out.uncertainty];
+        let mut full = Vec::with_capacity(2 * k * plane);
+        if 2 * k * plane * 4 <= max_binding {
+            let y = gpu.alloc(2 * k * plane)?;
+            for (mi, src) in maps.iter().enumerate() {
+                for (ti, &t) in tokens.iter().enumerate() {
+                    bilinear_into(gpu, src, t * lhw, lr, lr, &tab, h, w, 0, h, &y, (mi * k + ti) * plane)?;
+                }
+            }
+            full = gpu.read(&y, 0, 2 * k * plane).await?;
+        } else {
+            let max_rows = (max_binding / (4 * w)).clamp(1, h);
+            for src in maps {
+                for &t in &tokens {
+                    let mut row0 = 0;
+                    while row0 < h {
+                        let rows = max_rows.min(h - row0);
+                        let y = bilinear(gpu, src, t * lhw, lr, lr, &tab, h, w, row0, rows)?;
+                        full.extend(gpu.read(&y, 0, rows * w).await?);
+                        row0 += rows;
+                    }
                 }
             }
         }
+        let unc = full.split_off(k * plane);
+        let masks = full;
         let dev = Device::Cpu;
         Ok(Prediction {
             masks: Tensor::from_vec(masks, (k, h, w), &dev)?,

@@ -19,7 +19,14 @@ fn read(g: &ruac_gpu::gpu::Gpu, b: &wgpu::Buffer, n: usize) -> Vec<f32> {
 
 #[test]
 fn matmul_odd_shapes_batched_transposed_with_bias_and_activation() {
-    let g = gpu();
+    let mut g = gpu();
+    for cpu_variant in [false, true] {
+        g.set_cpu_kernels(Some(cpu_variant));
+        matmul_case(&g);
+    }
+}
+
+fn matmul_case(g: &ruac_gpu::gpu::Gpu) {
     let dev = Device::Cpu;
     // 2 batches of (70 x 37) @ (37 x 131): 2x3 tiles of 64, k not a multiple of 16.
     let (bt, m, k, n) = (2, 70, 37, 131);
@@ -57,7 +64,14 @@ fn matmul_odd_shapes_batched_transposed_with_bias_and_activation() {
 
 #[test]
 fn attention_softmax_matches_candle() {
-    let g = gpu();
+    let mut g = gpu();
+    for cpu_variant in [false, true] {
+        g.set_cpu_kernels(Some(cpu_variant));
+        attention_case(&g);
+    }
+}
+
+fn attention_case(g: &ruac_gpu::gpu::Gpu) {
     let dev = Device::Cpu;
     // 2 batches, 3 heads, 37 queries over 53 keys (several key tiles, one partial), hd 24.
     let (b, h, nq, nk, hd) = (2, 3, 101, 53, 24);
@@ -79,7 +93,14 @@ fn attention_softmax_matches_candle() {
 
 #[test]
 fn layernorm_matches_candle() {
-    let g = gpu();
+    let mut g = gpu();
+    for cpu_variant in [false, true] {
+        g.set_cpu_kernels(Some(cpu_variant));
+        layernorm_case(&g);
+    }
+}
+
+fn layernorm_case(g: &ruac_gpu::gpu::Gpu) {
     let dev = Device::Cpu;
     let (rows, c) = (67, 300);
     let x: Vec<f32> = values(rows * c, 11).iter().map(|v| v * 3.0 + 0.7).collect();

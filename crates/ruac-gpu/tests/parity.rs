@@ -121,9 +121,15 @@ fn ruac_micro_matches_at_256_pixels() {
     cpu.set_image(img).unwrap();
     pollster::block_on(gpu.set_image(img)).unwrap();
     let p = Prompt { points: vec![(80.0, 60.0, PointLabel::Positive)], multimask: true, ..Default::default() };
-    for mode in [UncertaintyMode::Analytic, UncertaintyMode::MonteCarlo { samples: 20, seed: 0 }] {
-        cpu.mode = mode;
-        compare(&format!("256 px {mode:?}"), &pollster::block_on(gpu.predict(&p, mode)).unwrap(), &cpu.predict(&p).unwrap());
+    // Both kernel variants (workgroup-memory tiles; register-only for CPU adapters),
+    // whichever the adapter would pick.
+    for cpu_variant in [false, true] {
+        gpu.set_cpu_kernels(Some(cpu_variant));
+        pollster::block_on(gpu.set_image(img)).unwrap();
+        for mode in [UncertaintyMode::Analytic, UncertaintyMode::MonteCarlo { samples: 20, seed: 0 }] {
+            cpu.mode = mode;
+            compare(&format!("256 px {mode:?} cpu-variant {cpu_variant}"), &pollster::block_on(gpu.predict(&p, mode)).unwrap(), &cpu.predict(&p).unwrap());
+        }
     }
 }
 

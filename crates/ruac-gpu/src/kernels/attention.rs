@@ -36,5 +36,6 @@ pub fn attention(gpu: &Gpu, batch: usize, heads: usize, nq: usize, nk: usize, hd
     for t in [q, k, v, o] {
         params.extend([u(t.off)?, u(t.bs)?, u(t.hs)?, u(t.ns)?]);
     }
-    gpu.dispatch((NAME, "attention"), &params, &[q.buf, k.buf, v.buf, o.buf], (u(nq.div_ceil(64))?, u(heads)?, u(batch)?))
+    let entry = if gpu.is_cpu() { "attention_direct" } else { "attention" };
+    gpu.dispatch((NAME, entry), &params, &[q.buf, k.buf, v.buf, o.buf], (u(nq.div_ceil(64))?, u(heads)?, u(batch)?))
 }

@@ -66,3 +66,41 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
         for (var d = 0u; d < p.hd; d++) { o[ob + d] = acc[d] / l; }
     }
 }
+
+// The same without workgroup memory or barriers (keys and values read from the buffers):
+// the variant for CPU adapters, where workgroup memory buys nothing and barriers cost.
+@compute @workgroup_size(64, 1, 1)
+fn attention_direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let h = wg.y;
+    let bt = wg.z;
+    let qi = wg.x * 64u + lid.x;
+    if (qi >= p.nq) { return; }
+    var qv: array<f32, 128>;
+    var acc: array<f32, 128>;
+    let qb = p.q_off + bt * p.q_bs + h * p.q_hs + qi * p.q_ns;
+    for (var d = 0u; d < p.hd; d++) {
+        qv[d] = q[qb + d] * p.scale;
+        acc[d] = 0.0;
+    }
+    var m = -3.0e38;
+    var l = 0.0;
+    let kb = p.k_off + bt * p.k_bs + h * p.k_hs;
+    let vb = p.v_off + bt * p.v_bs + h * p.v_hs;
+    for (var j = 0u; j < p.nk; j++) {
+        var s = 0.0;
+        let kj = kb + j * p.k_ns;
+        for (var d = 0u; d < p.hd; d++) { s += qv[d] * k[kj + d]; }
+        if (s > m) {
+            let corr = exp(m - s);
+            l *= corr;
+            for (var d = 0u; d < p.hd; d++) { acc[d] *= corr; }
+            m = s;
+        }
+        let pj = exp(s - m);
+        l += pj;
+        let vj = vb + j * p.v_ns;
+        for (var d = 0u; d < p.hd; d++) { acc[d] += pj * v[vj + d]; }
+    }
+    let ob = p.o_off + bt * p.o_bs + h * p.o_hs + qi * p.o_ns;
+    for (var d = 0u; d < p.hd; d++) { o[ob + d] = acc[d] / l; }
+}

@@ -12,8 +12,16 @@ pub const SRC: &str = concat!(include_str!("common.wgsl"), include_str!("layerno
 #[allow(clippy::too_many_arguments)]
 pub fn layernorm(gpu: &Gpu, x: &wgpu::Buffer, rows: usize, c: usize, w: &wgpu::Buffer, b: &wgpu::Buffer, eps: f32, act: Act) -> Result<GBuf> {
     let y = gpu.alloc(rows * c)?;
-    // One workgroup per row: fold rows into (x, y) like the 1-D kernels, with 1 thread each.
-    let (gx, gy) = if rows <= 65535 { (rows, 1) } else { (65535, rows.div_ceil(65535)) };
-    gpu.dispatch((NAME, "layernorm"), &[u(rows)?, u(c)?, f(eps), act as u32], &[x, w, b, &y], (u(gx)?, u(gy)?, 1))?;
+    let params = [u(rows)?, u(c)?, f(eps), act as u32];
+    if gpu.is_cpu() {
+        // One thread per row (64 rows per workgroup), folded into y past the limit.
+        let groups = rows.div_ceil(64);
+        let (gx, gy) = if groups <= 65535 { (groups, 1) } else { (65535, groups.div_ceil(65535)) };
+        gpu.dispatch((NAME, "layernorm_rows"), &params, &[x, w, b, &y], (u(gx)?, u(gy)?, 1))?;
+    } else {
+        // One workgroup per row, folded into (x, y).
+        let (gx, gy) = if rows <= 65535 { (rows, 1) } else { (65535, rows.div_ceil(65535)) };
+        gpu.dispatch((NAME, "layernorm"), &params, &[x, w, b, &y], (u(gx)?, u(gy)?, 1))?;
+    }
     Ok(y)
 }

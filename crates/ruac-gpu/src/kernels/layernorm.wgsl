@@ -43,3 +43,23 @@ fn layernorm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
         y[base + i] = activate((x[base + i] - mean) * inv * w[i] + bb[i], p.act);
     }
 }
+
+// One thread per row, no workgroup memory or barriers: the variant for CPU adapters.
+@compute @workgroup_size(64, 1, 1)
+fn layernorm_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let row = gid.x + gid.y * nwg.x * 64u;
+    if (row >= p.rows) { return; }
+    let base = row * p.c;
+    var s = 0.0;
+    for (var i = 0u; i < p.c; i++) { s += x[base + i]; }
+    let mean = s / f32(p.c);
+    var s2 = 0.0;
+    for (var i = 0u; i < p.c; i++) {
+        let d = x[base + i] - mean;
+        s2 += d * d;
+    }
+    let inv = 1.0 / sqrt(s2 / f32(p.c) + p.eps);
+    for (var i = 0u; i < p.c; i++) {
+        y[base + i] = activate((x[base + i] - mean) * inv * w[i] + bb[i], p.act);
+    }
+}

@@ -63,9 +63,15 @@ pub fn bilinear_taps(in_size: usize, out_size: usize) -> Vec<f32> {
 /// by `bilinear_taps(iw, ow)`.
 #[allow(clippy::too_many_arguments)]
 pub fn bilinear(gpu: &Gpu, x: &wgpu::Buffer, in_off: usize, ih: usize, iw: usize, tab: &wgpu::Buffer, oh: usize, ow: usize, row0: usize, rows: usize) -> Result<GBuf> {
-    let n = rows * ow;
-    let y = gpu.alloc(n)?;
-    let p = vec![u(n)?, 1, 0, u(ow)?, 1, 0, 0, 0, u(in_off)?, 0, u(row0)?, u(oh * 3)?, u(ih)?, u(iw)?, 0, 0];
-    gpu.dispatch((NAME, "bilinear"), &p, &[x, &y, tab], groups_1d(n))?;
+    let y = gpu.alloc(rows * ow)?;
+    bilinear_into(gpu, x, in_off, ih, iw, tab, oh, ow, row0, rows, &y, 0)?;
     Ok(y)
+}
+
+/// [`bilinear`] written into `y` from value `y_off`.
+#[allow(clippy::too_many_arguments)]
+pub fn bilinear_into(gpu: &Gpu, x: &wgpu::Buffer, in_off: usize, ih: usize, iw: usize, tab: &wgpu::Buffer, oh: usize, ow: usize, row0: usize, rows: usize, y: &wgpu::Buffer, y_off: usize) -> Result<()> {
+    let n = rows * ow;
+    let p = vec![u(n)?, 1, 0, u(ow)?, 1, 0, 0, 0, u(in_off)?, 0, u(row0)?, u(oh * 3)?, u(ih)?, u(iw)?, u(y_off)?, 0];
+    gpu.dispatch((NAME, "bilinear"), &p, &[x, y, tab], groups_1d(n))
 }

@@ -4,7 +4,7 @@ struct P {
     n: u32, b: u32, h: u32, w: u32,
     c: u32, ws: u32, nh: u32, nw: u32,
     in_off: u32, in_ps: u32, row0: u32, col_tab: u32,
-    ih: u32, iw: u32, _p0: u32, _p1: u32,
+    ih: u32, iw: u32, out_off: u32, _p1: u32,
 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -81,7 +81,8 @@ fn up_nearest_add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 
 // Bilinear resize (align_corners = false, PyTorch/candle weights precomputed in f64 on
 // the CPU: per output row (y0, y1, wy), then from col_tab per column (x0, x1, wx)) of one
-// `ih x iw` plane at in_off into output rows row0.. of width w (n = rows * w values).
+// `ih x iw` plane at in_off into output rows row0.. of width w (n = rows * w values),
+// written from out_off.
 @compute @workgroup_size(256, 1, 1)
 fn bilinear(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
@@ -100,5 +101,5 @@ fn bilinear(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     let v11 = x[p.in_off + y1 * p.iw + x1];
     let top = v00 * (1.0 - wx) + v10 * wx;
     let bottom = v01 * (1.0 - wx) + v11 * wx;
-    y[i] = top * (1.0 - wy) + bottom * wy;
+    y[p.out_off + i] = top * (1.0 - wy) + bottom * wy;
 }

@@ -83,6 +83,12 @@ pub fn matmul(gpu: &Gpu, mm: &Matmul) -> Result<()> {
         u(mm.c.off)?, u(mm.c.bs)?, u(mm.c.s0)?, u(mm.c.s1)?,
         mm.act as u32, mm.accumulate as u32, f(mm.alpha), u(bias_off)?,
     ];
-    let groups = (u(mm.n.div_ceil(64))?, u(mm.m.div_ceil(64))?, u(mm.batch)?);
-    gpu.dispatch((NAME, "matmul"), &params, &[mm.a.buf, mm.b.buf, bias_buf, mm.c.buf], groups)
+    let bufs = [mm.a.buf, mm.b.buf, bias_buf, mm.c.buf];
+    if gpu.is_cpu() {
+        let groups = (u(mm.n.div_ceil(32))?, u(mm.m.div_ceil(32))?, u(mm.batch)?);
+        gpu.dispatch((NAME, "matmul_direct"), &params, &bufs, groups)
+    } else {
+        let groups = (u(mm.n.div_ceil(64))?, u(mm.m.div_ceil(64))?, u(mm.batch)?);
+        gpu.dispatch((NAME, "matmul"), &params, &bufs, groups)
+    }
 }

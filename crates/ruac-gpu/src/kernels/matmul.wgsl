@@ -83,3 +83,54 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
         }
     }
 }
+
+// The same product without workgroup memory or barriers, each thread a 4x4 block read
+// straight from the buffers: faster on CPU adapters (lavapipe, SwiftShader), where
+// workgroup memory is ordinary memory and every barrier is a context switch.
+@compute @workgroup_size(8, 8, 1)
+fn matmul_direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let bt = wg.z;
+    let row0 = wg.y * 32u + lid.y * 4u;
+    let col0 = wg.x * 32u + lid.x * 4u;
+    if (row0 >= p.m || col0 >= p.n) { return; }
+    let abase = p.a_off + bt * p.a_bs;
+    let bbase = p.b_off + bt * p.b_bs;
+    var rows: array<u32, 4>;
+    var cols: array<u32, 4>;
+    for (var i = 0u; i < 4u; i++) {
+        rows[i] = min(row0 + i, p.m - 1u);
+        cols[i] = min(col0 + i, p.n - 1u);
+    }
+    var acc: array<f32, 16>;
+    for (var i = 0u; i < 16u; i++) { acc[i] = 0.0; }
+    for (var kk = 0u; kk < p.k; kk++) {
+        let a0 = a[abase + rows[0] * p.a_rs + kk * p.a_ks];
+        let a1 = a[abase + rows[1] * p.a_rs + kk * p.a_ks];
+        let a2 = a[abase + rows[2] * p.a_rs + kk * p.a_ks];
+        let a3 = a[abase + rows[3] * p.a_rs + kk * p.a_ks];
+        let bk = bbase + kk * p.b_ks;
+        let b0 = b[bk + cols[0] * p.b_ns];
+        let b1 = b[bk + cols[1] * p.b_ns];
+        let b2 = b[bk + cols[2] * p.b_ns];
+        let b3 = b[bk + cols[3] * p.b_ns];
+        acc[0] += a0 * b0; acc[1] += a0 * b1; acc[2] += a0 * b2; acc[3] += a0 * b3;
+        acc[4] += a1 * b0; acc[5] += a1 * b1; acc[6] += a1 * b2; acc[7] += a1 * b3;
+        acc[8] += a2 * b0; acc[9] += a2 * b1; acc[10] += a2 * b2; acc[11] += a2 * b3;
+        acc[12] += a3 * b0; acc[13] += a3 * b1; acc[14] += a3 * b2; acc[15] += a3 * b3;
+    }
+    for (var i = 0u; i < 4u; i++) {
+        let r = row0 + i;
+        if (r >= p.m) { continue; }
+        for (var j = 0u; j < 4u; j++) {
+            let col = col0 + j;
+            if (col >= p.n) { continue; }
+            var v = acc[i * 4u + j] * p.alpha;
+            if (p.bias_mode == 1u) { v += bias[p.bias_off + col]; }
+            if (p.bias_mode == 2u) { v += bias[p.bias_off + r]; }
+            v = activate(v, p.act);
+            let idx = p.c_off + bt * p.c_bs + r * p.c_rs + col * p.c_ns;
+            if (p.accumulate == 1u) { v += c[idx]; }
+            c[idx] = v;
+        }
+    }
+}

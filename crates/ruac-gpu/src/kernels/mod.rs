@@ -13,9 +13,9 @@ pub mod prompt;
 
 /// Every kernel file with its entry points, compiled by `Gpu::new`.
 pub const ALL: &[(&str, &str, &[&str])] = &[
-    (matmul::NAME, matmul::SRC, &["matmul"]),
-    (attention::NAME, attention::SRC, &["attention"]),
-    (layernorm::NAME, layernorm::SRC, &["layernorm"]),
+    (matmul::NAME, matmul::SRC, &["matmul", "matmul_direct"]),
+    (attention::NAME, attention::SRC, &["attention", "attention_direct"]),
+    (layernorm::NAME, layernorm::SRC, &["layernorm", "layernorm_rows"]),
     (eltwise::NAME, eltwise::SRC, &["add_bcast", "unary"]),
     (conv::NAME, conv::SRC, &["conv2d", "conv_t2x2"]),
     (layout::NAME, layout::SRC, &["pool2x2", "win_part", "win_unpart_add", "up_nearest_add", "bilinear"]),
