@@ -225,7 +225,8 @@ pub fn flatten(p: &Prediction) -> Result<FlatPrediction> {
 }
 
 fn check_plane(len: usize, width: usize, height: usize, what: &str) -> Result<()> {
-    if width == 0 || height == 0 || len != width * height {
+    // checked: on wasm32 `usize` is 32 bits and both sizes come from JavaScript.
+    if width == 0 || height == 0 || width.checked_mul(height) != Some(len) {
         return Err(WebError::Prompt(format!("{what} has {len} values, expected {width}x{height}")));
     }
     Ok(())
