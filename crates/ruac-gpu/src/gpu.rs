@@ -33,6 +33,10 @@ pub struct Pipe {
 #[derive(Default)]
 struct Pool {
     free: RefCell<Vec<wgpu::Buffer>>,
+    /// Bytes of every activation buffer ever created (free or in use).
+    created: std::cell::Cell<u64>,
+    /// Bytes ever requested from the pool.
+    requested: std::cell::Cell<u64>,
 }
 
 /// A pooled f32 storage buffer holding `len` values; returned to the pool on drop.
@@ -159,16 +163,30 @@ impl Gpu {
     /// Requests an adapter (high performance first) and a device with the limits the
     /// kernels need, then compiles every kernel.
     pub async fn new() -> Result<Self> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter = instance
-            .request_adapter(&wgpu::RequestAdapterOptions {
-                power_preference: wgpu::PowerPreference::HighPerformance,
-                force_fallback_adapter: false,
-                compatible_surface: None,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        // Vulkan/Metal/DX12/WebGPU first; GL only when none of them has an adapter (probing
+        // EGL needs a display server on some systems). WGPU_BACKEND overrides both.
+        let from_env = std::env::var("WGPU_BACKEND").is_ok();
+        let mut adapter = Err(GpuError::NoAdapter("no backend tried".into()));
+        for backends in [wgpu::Backends::PRIMARY, wgpu::Backends::all()] {
+            let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+            if !from_env {
+                desc.backends = backends;
+            }
+            let instance = wgpu::Instance::new(desc);
+            adapter = instance
+                .request_adapter(&wgpu::RequestAdapterOptions {
+                    power_preference: wgpu::PowerPreference::HighPerformance,
+                    force_fallback_adapter: false,
+                    compatible_surface: None,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| GpuError::NoAdapter(e.to_string()));
+            if adapter.is_ok() || from_env {
+                break;
+            }
+        }
+        let adapter = adapter?;
         let have = adapter.limits();
         let need = needed_limits(&have);
         check_limits(&need, &have)?;
@@ -273,6 +291,7 @@ impl Gpu {
                 have: self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size),
             });
         }
+        self.pool.requested.set(self.pool.requested.get() + bytes);
         let mut free = self.pool.free.borrow_mut();
         // Best fit among free buffers not more than 4x too large.
         let mut best: Option<usize> = None;
@@ -284,19 +303,29 @@ impl Gpu {
         }
         let buf = match best {
             Some(i) => free.swap_remove(i),
-            None => self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("activation"),
-                size: bytes,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            }),
+            None => {
+                self.pool.created.set(self.pool.created.get() + bytes);
+                self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("activation"),
+                    size: bytes,
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            }
         };
         Ok(GBuf { buf: Some(buf), len, pool: self.pool.clone() })
     }
 
-    /// Total bytes of the pooled activation buffers (free ones only; for tests).
-    pub fn pooled_bytes(&self) -> u64 {
-        self.pool.free.borrow().iter().map(|b| b.size()).sum()
+    /// Bytes of all activation buffers created so far (in use or pooled): constant once
+    /// the pool has warmed up, as buffers are reused across layers and calls.
+    pub fn activation_bytes(&self) -> u64 {
+        self.pool.created.get()
+    }
+
+    /// Bytes requested from the pool so far (what allocating every activation anew would
+    /// have cost).
+    pub fn requested_bytes(&self) -> u64 {
+        self.pool.requested.get()
     }
 
     /// A new, unpooled storage buffer with the given contents (weights, uploads).

@@ -43,8 +43,8 @@ fn matmul_case(g: &ruac_gpu::gpu::Gpu) {
     mm.batch = bt;
     mm.bias = Bias::Cols(&biasb, 0);
     mm.act = Act::Gelu;
-    matmul(&g, &mm).unwrap();
-    assert_close("matmul", &read(&g, &c, bt * m * n), &to_vec(&want), TOL);
+    matmul(g, &mm).unwrap();
+    assert_close("matmul", &read(g, &c, bt * m * n), &to_vec(&want), TOL);
 
     // Accumulate into the output, with a row bias and alpha.
     let c0 = values(m * n, 4);
@@ -55,11 +55,11 @@ fn matmul_case(g: &ruac_gpu::gpu::Gpu) {
     mm.bias = Bias::Rows(&rbb, 0);
     mm.alpha = 0.5;
     mm.accumulate = true;
-    matmul(&g, &mm).unwrap();
+    matmul(g, &mm).unwrap();
     let a0 = at.get(0).unwrap();
     let b0 = btt.get(0).unwrap().t().unwrap().contiguous().unwrap();
     let want = ((a0.matmul(&b0).unwrap() * 0.5).unwrap().broadcast_add(&Tensor::from_vec(rb, (m, 1), &dev).unwrap()).unwrap() + Tensor::from_vec(c0, (m, n), &dev).unwrap()).unwrap();
-    assert_close("matmul accumulate", &read(&g, &cb, m * n), &to_vec(&want), TOL);
+    assert_close("matmul accumulate", &read(g, &cb, m * n), &to_vec(&want), TOL);
 }
 
 #[test]
@@ -87,8 +87,8 @@ fn attention_case(g: &ruac_gpu::gpu::Gpu) {
     let (qb, kb, vb) = (g.upload("q", &q), g.upload("k", &k), g.upload("v", &v));
     let o = g.alloc(b * nq * h * hd).unwrap();
     let view = |buf, n: usize| Heads { buf, off: 0, bs: n * h * hd, hs: hd, ns: h * hd };
-    attention(&g, b, h, nq, nk, hd, view(&qb, nq), view(&kb, nk), view(&vb, nk), view(&o, nq)).unwrap();
-    assert_close("attention", &read(&g, &o, b * nq * h * hd), &to_vec(&want), TOL);
+    attention(g, b, h, nq, nk, hd, view(&qb, nq), view(&kb, nk), view(&vb, nk), view(&o, nq)).unwrap();
+    assert_close("attention", &read(g, &o, b * nq * h * hd), &to_vec(&want), TOL);
 }
 
 #[test]
@@ -108,8 +108,8 @@ fn layernorm_case(g: &ruac_gpu::gpu::Gpu) {
     let b = values(c, 13);
     let ln = candle_nn::LayerNorm::new(Tensor::from_vec(w.clone(), c, &dev).unwrap(), Tensor::from_vec(b.clone(), c, &dev).unwrap(), 1e-6);
     let want = ln.forward(&Tensor::from_vec(x.clone(), (rows, c), &dev).unwrap()).unwrap().gelu_erf().unwrap();
-    let y = layernorm(&g, &g.upload("x", &x), rows, c, &g.upload("w", &w), &g.upload("b", &b), 1e-6, Act::Gelu).unwrap();
-    assert_close("layernorm+gelu", &read(&g, &y, rows * c), &to_vec(&want), TOL);
+    let y = layernorm(g, &g.upload("x", &x), rows, c, &g.upload("w", &w), &g.upload("b", &b), 1e-6, Act::Gelu).unwrap();
+    assert_close("layernorm+gelu", &read(g, &y, rows * c), &to_vec(&want), TOL);
 }
 
 #[test]

@@ -162,3 +162,26 @@ fn colorize_matches_viz() {
     let want = ruac_core::viz::colorize(&vals, std::f32::consts::LN_2);
     assert_eq!(rgba.chunks(4).flat_map(|p| [p[0], p[1], p[2]]).collect::<Vec<_>>(), want);
 }
+
+#[test]
+fn activation_buffers_are_reused_across_layers_and_calls() {
+    let ck = ruac_checkpoint();
+    let cfg = ck.infer_config().unwrap().with_image_size(128);
+    let mut gpu = pollster::block_on(GpuPredictor::new(&ck, &cfg)).expect("GpuPredictor::new (needs a GPU adapter)");
+    let imgs = images();
+    let p = Prompt { points: vec![(20.0, 30.0, PointLabel::Positive)], multimask: true, ..Default::default() };
+    let mode = UncertaintyMode::MonteCarlo { samples: 20, seed: 1 };
+    let mut sizes = vec![];
+    for _ in 0..3 {
+        pollster::block_on(gpu.set_image(&imgs[1])).unwrap();
+        pollster::block_on(gpu.predict(&p, mode)).unwrap();
+        sizes.push(gpu.gpu().activation_bytes());
+    }
+    assert!(sizes[0] > 0);
+    assert_eq!(sizes[1], sizes[2], "activation memory grows from call to call: {sizes:?}");
+    // Reuse across layers: without it every byte requested would be a new buffer (here
+    // 3 calls request ~7x what the pool holds).
+    let requested = gpu.gpu().requested_bytes();
+    assert!(sizes[2] * 4 < requested, "pool {} B vs {} B requested: buffers are not reused", sizes[2], requested);
+    eprintln!("activation buffers: {} KiB for {} KiB requested", sizes[2] / 1024, requested / 1024);
+}
