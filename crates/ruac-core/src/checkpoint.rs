@@ -45,10 +45,17 @@ pub const BAYES_HEAD_PREFIX: &str = "sam_mask_decoder.pixel_bndl.";
 pub struct Checkpoint {
     pub tensors: HashMap<String, Tensor>,
     pub source: String,
+    /// The safetensors header's `__metadata__` (empty for `.pt`). `trainer export` records
+    /// `ruac_config` and `ruac_image_size` there, since no tensor shape depends on the input
+    /// resolution.
+    pub metadata: HashMap<String, String>,
 }
 
 fn fmt_err(path: &str, reason: impl std::fmt::Display) -> Error {
-    Error::CheckpointFormat { path: path.to_string(), reason: reason.to_string() }
+    Error::CheckpointFormat {
+        path: path.to_string(),
+        reason: reason.to_string(),
+    }
 }
 
 impl Checkpoint {
@@ -59,8 +66,14 @@ impl Checkpoint {
         let mut head = [0u8; 8];
         {
             use std::io::Read;
-            let mut f = std::fs::File::open(path).map_err(|e| Error::Io { path: name.clone(), source: e })?;
-            let n = f.read(&mut head).map_err(|e| Error::Io { path: name.clone(), source: e })?;
+            let mut f = std::fs::File::open(path).map_err(|e| Error::Io {
+                path: name.clone(),
+                source: e,
+            })?;
+            let n = f.read(&mut head).map_err(|e| Error::Io {
+                path: name.clone(),
+                source: e,
+            })?;
             if n < 8 {
                 return Err(fmt_err(&name, format!("file is only {n} bytes long")));
             }
@@ -68,18 +81,26 @@ impl Checkpoint {
         if &head[..4] == b"PK\x03\x04" {
             Self::load_pth(path)
         } else {
-            let bytes = std::fs::read(path).map_err(|e| Error::Io { path: name.clone(), source: e })?;
+            let bytes = std::fs::read(path).map_err(|e| Error::Io {
+                path: name.clone(),
+                source: e,
+            })?;
             Self::from_safetensors_bytes(&bytes, &name)
         }
     }
 
     fn load_pth(path: &Path) -> Result<Self> {
         let name = path.display().to_string();
-        let wrap = |e: candle_core::Error| fmt_err(&name, format!("not a readable PyTorch checkpoint ({e})"));
+        let wrap = |e: candle_core::Error| {
+            fmt_err(&name, format!("not a readable PyTorch checkpoint ({e})"))
+        };
         // Official SAM 2.1 checkpoints hold {"model": state_dict}; plain state dicts also load.
         let infos = match candle_core::pickle::read_pth_tensor_info(path, false, Some("model")) {
             Ok(infos) if !infos.is_empty() => (infos, Some("model")),
-            _ => (candle_core::pickle::read_pth_tensor_info(path, false, None).map_err(wrap)?, None),
+            _ => (
+                candle_core::pickle::read_pth_tensor_info(path, false, None).map_err(wrap)?,
+                None,
+            ),
         };
         let (infos, key) = infos;
         if infos.is_empty() {
@@ -90,17 +111,33 @@ impl Checkpoint {
         for info in infos {
             let t = pth
                 .get(&info.name)
-                .map_err(|e| fmt_err(&name, format!("tensor {} is unreadable, the file may be truncated ({e})", info.name)))?
+                .map_err(|e| {
+                    fmt_err(
+                        &name,
+                        format!(
+                            "tensor {} is unreadable, the file may be truncated ({e})",
+                            info.name
+                        ),
+                    )
+                })?
                 .ok_or_else(|| fmt_err(&name, format!("tensor {} listed but absent", info.name)))?;
             tensors.insert(info.name.clone(), t);
         }
-        Ok(Self { tensors, source: name })
+        Ok(Self {
+            tensors,
+            source: name,
+            metadata: HashMap::new(),
+        })
     }
 
     /// Parses safetensors bytes (the web demo's path: no file system there).
     pub fn from_safetensors_bytes(bytes: &[u8], name: &str) -> Result<Self> {
-        let st = safetensors::SafeTensors::deserialize(bytes)
-            .map_err(|e| fmt_err(name, format!("not a valid safetensors or PyTorch zip file ({e})")))?;
+        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| {
+            fmt_err(
+                name,
+                format!("not a valid safetensors or PyTorch zip file ({e})"),
+            )
+        })?;
         let mut tensors = HashMap::new();
         for (tname, view) in st.tensors() {
             let dtype = match view.dtype() {
@@ -108,17 +145,34 @@ impl Checkpoint {
                 safetensors::Dtype::F16 => DType::F16,
                 safetensors::Dtype::BF16 => DType::BF16,
                 safetensors::Dtype::F64 => DType::F64,
-                other => return Err(Error::CheckpointDtype { name: tname, dtype: format!("{other:?}") }),
+                other => {
+                    return Err(Error::CheckpointDtype {
+                        name: tname,
+                        dtype: format!("{other:?}"),
+                    })
+                }
             };
             let t = Tensor::from_raw_buffer(view.data(), dtype, view.shape(), &Device::Cpu)?;
             tensors.insert(tname, t);
         }
-        Ok(Self { tensors, source: name.to_string() })
+        let metadata = st_metadata(bytes);
+        Ok(Self {
+            tensors,
+            source: name.to_string(),
+            metadata,
+        })
+    }
+
+    /// The input resolution recorded by `trainer export`, if any.
+    pub fn metadata_image_size(&self) -> Option<usize> {
+        self.metadata.get("ruac_image_size")?.parse().ok()
     }
 
     /// True for RUAC checkpoints (they carry the Bayesian pixel head).
     pub fn has_bayes_head(&self) -> bool {
-        self.tensors.keys().any(|k| k.starts_with(BAYES_HEAD_PREFIX))
+        self.tensors
+            .keys()
+            .any(|k| k.starts_with(BAYES_HEAD_PREFIX))
     }
 
     fn dims(&self, name: &str) -> Option<Vec<usize>> {
@@ -132,16 +186,27 @@ impl Checkpoint {
     pub fn infer_config(&self) -> Result<Sam2Config> {
         let pe = self
             .dims("image_encoder.trunk.patch_embed.proj.weight")
-            .ok_or_else(|| Error::UnknownConfig("no image_encoder.trunk.patch_embed.proj.weight: not a SAM 2.1 checkpoint".into()))?;
+            .ok_or_else(|| {
+                Error::UnknownConfig(
+                    "no image_encoder.trunk.patch_embed.proj.weight: not a SAM 2.1 checkpoint"
+                        .into(),
+                )
+            })?;
         let embed_dim = pe[0];
         let mut n_blocks = 0;
-        while self.tensors.contains_key(&format!("image_encoder.trunk.blocks.{n_blocks}.norm1.weight")) {
+        while self.tensors.contains_key(&format!(
+            "image_encoder.trunk.blocks.{n_blocks}.norm1.weight"
+        )) {
             n_blocks += 1;
         }
         let mut stages = vec![];
         let mut count = 0;
         for i in 0..n_blocks {
-            if i > 0 && self.tensors.contains_key(&format!("image_encoder.trunk.blocks.{i}.proj.weight")) {
+            if i > 0
+                && self
+                    .tensors
+                    .contains_key(&format!("image_encoder.trunk.blocks.{i}.proj.weight"))
+            {
                 stages.push(count);
                 count = 0;
             }
@@ -168,6 +233,9 @@ impl Checkpoint {
         if self.has_bayes_head() {
             cfg.bayes_head = Some(BayesHeadConfig::default());
         }
+        if let Some(size) = self.metadata_image_size() {
+            cfg.image_size = size;
+        }
         Ok(cfg)
     }
 
@@ -177,9 +245,15 @@ impl Checkpoint {
     pub fn config_for(&self, name: Option<&str>, image_size: Option<usize>) -> Result<Sam2Config> {
         let mut cfg = match name {
             Some(n) => {
-                let mut c = Sam2Config::by_name(n)
-                    .ok_or_else(|| Error::UnknownConfig(format!("unknown configuration {n:?} (tiny, small, base_plus, large, micro)")))?;
+                let mut c = Sam2Config::by_name(n).ok_or_else(|| {
+                    Error::UnknownConfig(format!(
+                        "unknown configuration {n:?} (tiny, small, base_plus, large, micro)"
+                    ))
+                })?;
                 c.bayes_head = self.has_bayes_head().then(BayesHeadConfig::default);
+                if let Some(size) = self.metadata_image_size() {
+                    c.image_size = size;
+                }
                 c
             }
             None => self.infer_config()?,
@@ -192,7 +266,10 @@ impl Checkpoint {
 
     /// Whether a tensor is known and deliberately unused for this configuration.
     pub fn is_ignored(name: &str, cfg: &Sam2Config) -> bool {
-        VIDEO_ONLY_PREFIXES.iter().chain(ATTACKER_PREFIXES).any(|p| name.starts_with(p))
+        VIDEO_ONLY_PREFIXES
+            .iter()
+            .chain(ATTACKER_PREFIXES)
+            .any(|p| name.starts_with(p))
             || (cfg.bayes_head.is_some() && name.starts_with(HYPERNETWORK_PREFIX))
     }
 
@@ -203,12 +280,18 @@ impl Checkpoint {
                 continue;
             }
             if !t.dtype().is_float() {
-                return Err(Error::CheckpointDtype { name: name.clone(), dtype: format!("{:?}", t.dtype()) });
+                return Err(Error::CheckpointDtype {
+                    name: name.clone(),
+                    dtype: format!("{:?}", t.dtype()),
+                });
             }
             let v = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
             let bad = v.iter().filter(|x| !x.is_finite()).count();
             if bad > 0 {
-                return Err(Error::NonFiniteWeights { name: name.clone(), count: bad });
+                return Err(Error::NonFiniteWeights {
+                    name: name.clone(),
+                    count: bad,
+                });
             }
         }
         Ok(())
@@ -224,10 +307,15 @@ impl Checkpoint {
         cfg.validate()?;
         self.validate_values(&cfg)?;
         let tracker = Arc::new(Mutex::new(Tracker::default()));
-        let backend = TrackingBackend { tensors: self.tensors.clone(), tracker: tracker.clone() };
+        let backend = TrackingBackend {
+            tensors: self.tensors.clone(),
+            tracker: tracker.clone(),
+        };
         let vb = VarBuilder::from_backend(Box::new(backend), DType::F32, device.clone());
         let model = Sam2Model::new(&cfg, vb);
-        let t = tracker.lock().map_err(|_| Error::Invalid("checkpoint tracker poisoned".into()))?;
+        let t = tracker
+            .lock()
+            .map_err(|_| Error::Invalid("checkpoint tracker poisoned".into()))?;
         let mut unexpected: Vec<String> = self
             .tensors
             .keys()
@@ -247,8 +335,20 @@ impl Checkpoint {
     }
 }
 
+/// The `__metadata__` map of safetensors bytes (empty when absent or unreadable).
+fn st_metadata(bytes: &[u8]) -> HashMap<String, String> {
+    safetensors::SafeTensors::read_metadata(bytes)
+        .ok()
+        .and_then(|(_, m)| m.metadata().clone())
+        .unwrap_or_default()
+}
+
 /// Loads a checkpoint file and builds the model in one call.
-pub fn load_model(path: impl AsRef<Path>, cfg: Option<Sam2Config>, device: &Device) -> Result<Sam2Model> {
+pub fn load_model(
+    path: impl AsRef<Path>,
+    cfg: Option<Sam2Config>,
+    device: &Device,
+) -> Result<Sam2Model> {
     Checkpoint::load(path)?.build_model(cfg, device)
 }
 
@@ -267,8 +367,18 @@ struct TrackingBackend {
 }
 
 impl SimpleBackend for TrackingBackend {
-    fn get(&self, s: Shape, name: &str, _: candle_nn::Init, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
-        let mut t = self.tracker.lock().map_err(|_| candle_core::Error::Msg("tracker poisoned".into()))?;
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        _: candle_nn::Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        let mut t = self
+            .tracker
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("tracker poisoned".into()))?;
         match self.tensors.get(name) {
             None => {
                 t.missing.push(name.to_string());
@@ -276,7 +386,11 @@ impl SimpleBackend for TrackingBackend {
             }
             Some(x) if x.shape() != &s => {
                 t.used.insert(name.to_string());
-                t.wrong_shape.push(format!("{name}: expected {:?}, found {:?}", s.dims(), x.dims()));
+                t.wrong_shape.push(format!(
+                    "{name}: expected {:?}, found {:?}",
+                    s.dims(),
+                    x.dims()
+                ));
                 Tensor::zeros(s, dtype, dev)
             }
             Some(x) => {
@@ -287,11 +401,16 @@ impl SimpleBackend for TrackingBackend {
     }
 
     fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
-        let mut t = self.tracker.lock().map_err(|_| candle_core::Error::Msg("tracker poisoned".into()))?;
+        let mut t = self
+            .tracker
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("tracker poisoned".into()))?;
         t.used.insert(name.to_string());
         match self.tensors.get(name) {
             Some(x) => x.to_device(dev)?.to_dtype(dtype),
-            None => Err(candle_core::Error::CannotFindTensor { path: name.to_string() }),
+            None => Err(candle_core::Error::CannotFindTensor {
+                path: name.to_string(),
+            }),
         }
     }
 

@@ -20,9 +20,18 @@ fn official_checkpoint_layouts_load_and_are_recognised() {
         // Zero-filled stand-ins of the official tensors (weights cannot be downloaded here).
         let tensors: HashMap<String, Tensor> = layout
             .iter()
-            .map(|(k, s)| (k.clone(), Tensor::zeros(s.as_slice(), DType::F32, &Device::Cpu).unwrap()))
+            .map(|(k, s)| {
+                (
+                    k.clone(),
+                    Tensor::zeros(s.as_slice(), DType::F32, &Device::Cpu).unwrap(),
+                )
+            })
             .collect();
-        let ck = Checkpoint { tensors, source: name.clone() };
+        let ck = Checkpoint {
+            tensors,
+            source: name.clone(),
+            metadata: Default::default(),
+        };
         let cfg = ck.infer_config().unwrap();
         assert_eq!(cfg, Sam2Config::by_name(&name).unwrap(), "{name}");
         // Building at 1024 px checks every name and shape; a smaller input keeps it quick.

@@ -49,7 +49,12 @@ pub struct BayesianPixelHead {
 
 impl BayesianPixelHead {
     /// `vb` is the mask decoder's builder; the head lives under `pixel_bndl`.
-    pub fn new(token_dim: usize, channels: usize, _num_tokens: usize, vb: VarBuilder) -> Result<Self> {
+    pub fn new(
+        token_dim: usize,
+        channels: usize,
+        _num_tokens: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let vb = vb.pp("pixel_bndl");
         Ok(Self {
             linear_add: linear(channels, channels, vb.pp("linear_add.0"))?,
@@ -63,7 +68,13 @@ impl BayesianPixelHead {
 
     /// Weibull parameters with sparsity thresholds `factor_z`, `factor_w` (0 at inference).
     /// `pixel` is the upscaled embedding `B, C, H, W`; `tokens` the mask tokens `B, K, D`.
-    pub fn params(&self, pixel: &Tensor, tokens: &Tensor, factor_z: f64, factor_w: f64) -> Result<WeibullParams> {
+    pub fn params(
+        &self,
+        pixel: &Tensor,
+        tokens: &Tensor,
+        factor_z: f64,
+        factor_w: f64,
+    ) -> Result<WeibullParams> {
         let x = pixel.permute((0, 2, 3, 1))?;
         let a = (self.linear_add.forward(&x)? - factor_z)?.relu()?;
         let k_f = softplus(&self.linear_k.forward(&a)?)?;
@@ -77,13 +88,21 @@ impl BayesianPixelHead {
         // Shape over the class axis: (B,K,2,C) -> (B,K,C,2) -> Linear(2,1) -> (B,K,1,C).
         // The transposed view is made contiguous: candle 0.11's Linear gave wrong values on
         // it (caught by the parity test).
-        let k_w = softplus(&self.linear_kw.forward(&r.transpose(2, 3)?.contiguous()?)?)?.transpose(2, 3)?.contiguous()?;
+        let k_w = softplus(&self.linear_kw.forward(&r.transpose(2, 3)?.contiguous()?)?)?
+            .transpose(2, 3)?
+            .contiguous()?;
         let inv_k_w = k_w.recip()?;
         let lambda_w = r.broadcast_div(&lgamma(&(&inv_k_w + 1.0)?)?.exp()?)?;
 
         let bias = (&self.bias - factor_w)?.relu()?;
         let bias = (bias.get(1)? - bias.get(0)?)?;
-        Ok(WeibullParams { lambda_f, inv_k_f, lambda_w, inv_k_w, bias })
+        Ok(WeibullParams {
+            lambda_f,
+            inv_k_f,
+            lambda_w,
+            inv_k_w,
+            bias,
+        })
     }
 
     /// Logits `B, K, H, W` from pixel features `z` (`B, H, W, C`) and weights `w` (`B, K, 2, C`).
@@ -91,14 +110,22 @@ impl BayesianPixelHead {
         let (b, h, wd, c) = z.dims4()?;
         let k = w.dim(1)?;
         let diff = (w.narrow(2, 1, 1)? - w.narrow(2, 0, 1)?)?.squeeze(2)?; // B, K, C
-        let l = z.reshape((b, h * wd, c))?.matmul(&diff.transpose(1, 2)?.contiguous()?)?; // B, HW, K
-        l.broadcast_add(bias)?.transpose(1, 2)?.reshape((b, k, h, wd))
+        let l = z
+            .reshape((b, h * wd, c))?
+            .matmul(&diff.transpose(1, 2)?.contiguous()?)?; // B, HW, K
+        l.broadcast_add(bias)?
+            .transpose(1, 2)?
+            .reshape((b, k, h, wd))
     }
 
     /// Weibull means `λ Γ(1 + 1/κ)` of both factors.
     pub fn means(p: &WeibullParams) -> Result<(Tensor, Tensor)> {
-        let z = p.lambda_f.broadcast_mul(&lgamma(&(&p.inv_k_f + 1.0)?)?.exp()?)?;
-        let w = p.lambda_w.broadcast_mul(&lgamma(&(&p.inv_k_w + 1.0)?)?.exp()?)?;
+        let z = p
+            .lambda_f
+            .broadcast_mul(&lgamma(&(&p.inv_k_f + 1.0)?)?.exp()?)?;
+        let w = p
+            .lambda_w
+            .broadcast_mul(&lgamma(&(&p.inv_k_w + 1.0)?)?.exp()?)?;
         Ok((z, w))
     }
 
@@ -111,7 +138,14 @@ impl BayesianPixelHead {
 
     /// Reparameterised Weibull sample `λ (−ln(1 − u))^{1/κ}` for uniforms `u` shaped like `λ`.
     pub fn weibull_sample(lambda: &Tensor, inv_k: &Tensor, u: &Tensor) -> Result<Tensor> {
-        let e = u.affine(-1.0, 1.0)?.clamp(1e-10, 1.0)?.log()?.neg()?;
+        // e = −ln(1 − u) is floored too: a draw of exactly u = 0 would give ln e = −∞ and a
+        // NaN gradient for 1/κ (0 · ∞) in training.
+        let e = u
+            .affine(-1.0, 1.0)?
+            .clamp(1e-10, 1.0)?
+            .log()?
+            .neg()?
+            .clamp(1e-12, f64::INFINITY)?;
         lambda.mul(&e.log()?.broadcast_mul(inv_k)?.exp()?)
     }
 
@@ -119,7 +153,11 @@ impl BayesianPixelHead {
     /// (`u_f` shaped `B,H,W,C`, `u_w` shaped `B,K,2,C`): both factors are redrawn each sample,
     /// probabilities are averaged, and the binary entropy of the mean is returned in nats
     /// (`0..=ln 2`), `B, K, H, W`, with the mean probability.
-    pub fn mc_uncertainty_with(&self, p: &WeibullParams, draws: &[(Tensor, Tensor)]) -> Result<(Tensor, Tensor)> {
+    pub fn mc_uncertainty_with(
+        &self,
+        p: &WeibullParams,
+        draws: &[(Tensor, Tensor)],
+    ) -> Result<(Tensor, Tensor)> {
         if draws.is_empty() {
             candle_core::bail!("Monte Carlo uncertainty needs at least one sample");
         }
@@ -138,7 +176,13 @@ impl BayesianPixelHead {
     }
 
     /// Seeded Monte Carlo uncertainty with `samples` draws (the release uses 20).
-    pub fn mc_uncertainty(&self, pixel: &Tensor, tokens: &Tensor, samples: usize, seed: u64) -> Result<(Tensor, Tensor)> {
+    pub fn mc_uncertainty(
+        &self,
+        pixel: &Tensor,
+        tokens: &Tensor,
+        samples: usize,
+        seed: u64,
+    ) -> Result<(Tensor, Tensor)> {
         let p = self.params(pixel, tokens, 0.0, 0.0)?;
         let mut rng = Pcg32::new(seed);
         let dev = pixel.device();
@@ -146,8 +190,10 @@ impl BayesianPixelHead {
         for _ in 0..samples {
             let sf = p.lambda_f.shape().clone();
             let sw = p.lambda_w.shape().clone();
-            let u_f = Tensor::from_vec(rng.uniforms(sf.elem_count()), sf, dev)?.to_dtype(p.lambda_f.dtype())?;
-            let u_w = Tensor::from_vec(rng.uniforms(sw.elem_count()), sw, dev)?.to_dtype(p.lambda_w.dtype())?;
+            let u_f = Tensor::from_vec(rng.uniforms(sf.elem_count()), sf, dev)?
+                .to_dtype(p.lambda_f.dtype())?;
+            let u_w = Tensor::from_vec(rng.uniforms(sw.elem_count()), sw, dev)?
+                .to_dtype(p.lambda_w.dtype())?;
             draws.push((u_f, u_w));
         }
         self.mc_uncertainty_with(&p, &draws)
@@ -167,17 +213,29 @@ impl BayesianPixelHead {
     /// product of the two Weibull variances, MacKay's probit correction, binary entropy / ln 2.
     /// Returns `B, K, H, W` in `[0, 1]`. The reference evaluates it with its own BNDL call at
     /// `factor_w = 0.02` (the fallback of `default_factor_w`), which is the default here.
-    pub fn analytic_uncertainty(&self, pixel: &Tensor, tokens: &Tensor, factor_z: f64, factor_w: f64) -> Result<Tensor> {
+    pub fn analytic_uncertainty(
+        &self,
+        pixel: &Tensor,
+        tokens: &Tensor,
+        factor_z: f64,
+        factor_w: f64,
+    ) -> Result<Tensor> {
         let p = self.params(pixel, tokens, factor_z, factor_w)?;
         let (z, w) = Self::means(&p)?;
         let mu = Self::logits_from(&z, &w, &p.bias)?; // B,K,H,W
         let var_z = Self::weibull_variance(&p.lambda_f, &p.inv_k_f)?; // B,H,W,C
-        let var_w = Self::weibull_variance(&p.lambda_w, &p.inv_k_w)?.mean(2)?.clamp(1e-8, f64::INFINITY)?; // B,K,C
+        let var_w = Self::weibull_variance(&p.lambda_w, &p.inv_k_w)?
+            .mean(2)?
+            .clamp(1e-8, f64::INFINITY)?; // B,K,C
         let (b, h, wd, c) = var_z.dims4()?;
         let k = var_w.dim(1)?;
-        let v = var_z.reshape((b, h * wd, c))?.matmul(&var_w.transpose(1, 2)?.contiguous()?)?; // B,HW,K
+        let v = var_z
+            .reshape((b, h * wd, c))?
+            .matmul(&var_w.transpose(1, 2)?.contiguous()?)?; // B,HW,K
         let v = v.transpose(1, 2)?.reshape((b, k, h, wd))?;
-        let kappa = ((v * (std::f64::consts::PI / 8.0))? + (1.0 + 1e-8))?.sqrt()?.recip()?;
+        let kappa = ((v * (std::f64::consts::PI / 8.0))? + (1.0 + 1e-8))?
+            .sqrt()?
+            .recip()?;
         let prob = candle_nn::ops::sigmoid(&(kappa * mu)?)?;
         binary_entropy(&prob, PROB_CLAMP)? / std::f64::consts::LN_2
     }
@@ -185,14 +243,20 @@ impl BayesianPixelHead {
     /// Closed-form `KL(Weibull(κ, λ) ‖ Gamma(α, rate β))` summed over the last axis and
     /// averaged over the rest, as `KL_GamWei` in `ruac/core/losses/bndl.py` (γ = 0.5772, inputs
     /// clamped to `1/κ ∈ [1e-10, 1e3]`, `λ ∈ [1e-10, 1e6]`, result clamped to ±1000).
-    pub fn kl_weibull_gamma(lambda: &Tensor, inv_k: &Tensor, alpha: f64, beta: f64) -> Result<Tensor> {
+    pub fn kl_weibull_gamma(
+        lambda: &Tensor,
+        inv_k: &Tensor,
+        alpha: f64,
+        beta: f64,
+    ) -> Result<Tensor> {
         const EULER: f64 = 0.5772;
         let inv_k = inv_k.clamp(1e-10, 1e3)?.broadcast_as(lambda.shape())?;
         let lam = lambda.clamp(1e-10, 1e6)?;
         let gamma_term = lgamma(&(&inv_k + 1.0)?)?.exp()?;
         let lgamma_alpha = lgamma_f64(alpha);
         // KL = γα/κ − α ln λ + ln κ + βλΓ(1+1/κ) − γ − 1 − α ln β + ln Γ(α), with ln κ = −ln(1/κ).
-        let kl = ((((&inv_k * (EULER * alpha))? - (lam.log()? * alpha)?)? - inv_k.log()?)? + ((lam * gamma_term)? * beta)?)?;
+        let kl = ((((&inv_k * (EULER * alpha))? - (lam.log()? * alpha)?)? - inv_k.log()?)?
+            + ((lam * gamma_term)? * beta)?)?;
         let kl = (kl + (-EULER - 1.0 - alpha * beta.ln() + lgamma_alpha))?;
         let per = kl.sum(D::Minus1)?;
         per.mean_all()?.clamp(-1000.0, 1000.0)

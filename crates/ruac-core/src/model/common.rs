@@ -1,6 +1,6 @@
 //! Small layers shared by the SAM 2.1 modules (`sam2/modeling/sam2_utils.py`).
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{layer_norm, LayerNorm, LayerNormConfig, VarBuilder};
+use candle_nn::VarBuilder;
 
 /// `nn.Linear` applied to the last dimension as one 2-D matrix product over all leading
 /// dimensions, for contiguous and strided inputs alike (candle's `Linear` falls back to
@@ -22,7 +22,10 @@ impl Linear {
 pub fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
     let weight = vb.get((out_dim, in_dim), "weight")?;
     let bias = vb.get(out_dim, "bias")?;
-    Ok(Linear { weight_t: weight.t()?, bias: Some(bias) })
+    Ok(Linear {
+        weight_t: weight.t()?,
+        bias: Some(bias),
+    })
 }
 
 impl Module for Linear {
@@ -30,7 +33,10 @@ impl Module for Linear {
         let dims = x.dims();
         let in_dim = dims[dims.len() - 1];
         let rows = x.elem_count() / in_dim.max(1);
-        let y = x.contiguous()?.reshape((rows, in_dim))?.matmul(&self.weight_t)?;
+        let y = x
+            .contiguous()?
+            .reshape((rows, in_dim))?
+            .matmul(&self.weight_t)?;
         let y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
@@ -81,10 +87,18 @@ impl Mlp {
         let mut layers = Vec::with_capacity(num_layers);
         for i in 0..num_layers {
             let n = if i == 0 { input_dim } else { hidden_dim };
-            let k = if i + 1 == num_layers { output_dim } else { hidden_dim };
+            let k = if i + 1 == num_layers {
+                output_dim
+            } else {
+                hidden_dim
+            };
             layers.push(linear(n, k, vb.pp(format!("layers.{i}")))?);
         }
-        Ok(Self { layers, act, sigmoid_output })
+        Ok(Self {
+            layers,
+            act,
+            sigmoid_output,
+        })
     }
 }
 
@@ -106,8 +120,45 @@ impl Module for Mlp {
 }
 
 /// `nn.LayerNorm(dim, eps)` over the last dimension.
+///
+/// candle's fused layer norm has no backward pass, so when autograd is recording (training:
+/// a variable weight or a tracked input) the same formula runs as differentiable primitives.
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl Module for LayerNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if x.track_op() || self.weight.track_op() || self.bias.track_op() {
+            let mean = x.mean_keepdim(candle_core::D::Minus1)?;
+            let xc = x.broadcast_sub(&mean)?;
+            let var = xc.sqr()?.mean_keepdim(candle_core::D::Minus1)?;
+            let xn = xc.broadcast_div(&(var + self.eps)?.sqrt()?)?;
+            return xn.broadcast_mul(&self.weight)?.broadcast_add(&self.bias);
+        }
+        candle_nn::ops::layer_norm(&x.contiguous()?, &self.weight, &self.bias, self.eps as f32)
+    }
+}
+
 pub fn layer_norm_eps(dim: usize, eps: f64, vb: VarBuilder) -> Result<LayerNorm> {
-    layer_norm(dim, LayerNormConfig { eps, ..Default::default() }, vb)
+    Ok(LayerNorm {
+        weight: vb.get(dim, "weight")?,
+        bias: vb.get(dim, "bias")?,
+        eps,
+    })
+}
+
+/// Softmax over the last axis: candle's fused kernel when no gradient is needed, its
+/// differentiable composition (which `softmax_last_dim` lacks a backward for) otherwise.
+pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    if x.track_op() {
+        candle_nn::ops::softmax(x, candle_core::D::Minus1)
+    } else {
+        candle_nn::ops::softmax_last_dim(x)
+    }
 }
 
 /// SAM's `LayerNorm2d`: normalises over the channel dimension of an NCHW tensor (eps 1e-6).
@@ -158,7 +209,7 @@ fn sdpa_blocked(q: &Tensor, k: &Tensor, v: &Tensor, block_elems: usize) -> Resul
     let v = v.contiguous()?;
     let attend = |q: &Tensor| -> Result<Tensor> {
         let attn = q.contiguous()?.matmul(&kt)?;
-        candle_nn::ops::softmax_last_dim(&attn)?.matmul(&v)
+        softmax_last_dim(&attn)?.matmul(&v)
     };
     let rows = (block_elems / (b * h * nk).max(1)).max(1);
     if rows >= nq {
@@ -191,18 +242,46 @@ mod tests {
         let whole = sdpa_blocked(&q, &k, &v, usize::MAX).unwrap();
         // 2*3*29 = 174 scores per query row: blocks of 5 rows, the last one shorter.
         let blocked = sdpa_blocked(&q, &k, &v, 174 * 5).unwrap();
-        let diff = (&whole - blocked).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let diff = (&whole - blocked)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!(diff < 1e-6, "{diff}");
         // And both equal softmax(q kᵀ / √d) v computed naively for one row.
-        let qs = q.get(1).unwrap().get(2).unwrap().get(36).unwrap().to_vec1::<f32>().unwrap();
+        let qs = q
+            .get(1)
+            .unwrap()
+            .get(2)
+            .unwrap()
+            .get(36)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         let ks = k.get(1).unwrap().get(2).unwrap().to_vec2::<f32>().unwrap();
         let vs = v.get(1).unwrap().get(2).unwrap().to_vec2::<f32>().unwrap();
-        let sc: Vec<f32> = ks.iter().map(|kr| kr.iter().zip(&qs).map(|(a, b)| a * b).sum::<f32>() / (8f32).sqrt()).collect();
+        let sc: Vec<f32> = ks
+            .iter()
+            .map(|kr| kr.iter().zip(&qs).map(|(a, b)| a * b).sum::<f32>() / (8f32).sqrt())
+            .collect();
         let m = sc.iter().cloned().fold(f32::MIN, f32::max);
         let e: Vec<f32> = sc.iter().map(|x| (x - m).exp()).collect();
         let z: f32 = e.iter().sum();
-        let want: Vec<f32> = (0..8).map(|c| e.iter().zip(&vs).map(|(w, vr)| w * vr[c]).sum::<f32>() / z).collect();
-        let got = whole.get(1).unwrap().get(2).unwrap().get(36).unwrap().to_vec1::<f32>().unwrap();
+        let want: Vec<f32> = (0..8)
+            .map(|c| e.iter().zip(&vs).map(|(w, vr)| w * vr[c]).sum::<f32>() / z)
+            .collect();
+        let got = whole
+            .get(1)
+            .unwrap()
+            .get(2)
+            .unwrap()
+            .get(36)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         for (a, b) in got.iter().zip(&want) {
             assert!((a - b).abs() < 1e-5);
         }
@@ -213,14 +292,30 @@ mod tests {
         let dev = Device::Cpu;
         let w = Tensor::randn(0f32, 1.0, (5, 4), &dev).unwrap();
         let b = Tensor::randn(0f32, 1.0, 5, &dev).unwrap();
-        let lin = Linear { weight_t: w.t().unwrap(), bias: Some(b.clone()) };
+        let lin = Linear {
+            weight_t: w.t().unwrap(),
+            bias: Some(b.clone()),
+        };
         let x = Tensor::randn(0f32, 1.0, (2, 3, 6, 4), &dev).unwrap();
         let y = lin.forward(&x).unwrap();
         assert_eq!(y.dims(), &[2, 3, 6, 5]);
         let x0 = x.get(1).unwrap().get(2).unwrap().get(5).unwrap();
-        let want = (w.matmul(&x0.unsqueeze(1).unwrap()).unwrap().squeeze(1).unwrap() + b).unwrap();
+        let want = (w
+            .matmul(&x0.unsqueeze(1).unwrap())
+            .unwrap()
+            .squeeze(1)
+            .unwrap()
+            + b)
+            .unwrap();
         let got = y.get(1).unwrap().get(2).unwrap().get(5).unwrap();
-        let d = (want - got).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let d = (want - got)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!(d < 1e-5);
     }
 }

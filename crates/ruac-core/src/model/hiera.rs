@@ -1,8 +1,9 @@
 //! Hiera trunk of SAM 2.1 (`sam2/modeling/backbones/hieradet.py`): a hierarchical ViT with
 //! windowed attention, 2x2 query pooling between stages and a windowed absolute positional
 //! embedding. Activations are kept channels-last (`B, H, W, C`) as in the reference.
+use super::common::LayerNorm;
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{conv2d, Conv2d, Conv2dConfig, LayerNorm, VarBuilder};
+use candle_nn::{conv2d, Conv2d, Conv2dConfig, VarBuilder};
 
 use super::common::{layer_norm_eps, linear, sdpa, Activation, Linear, Mlp};
 use super::config::HieraConfig;
@@ -15,8 +16,14 @@ pub struct PatchEmbed {
 
 impl PatchEmbed {
     pub fn new(embed_dim: usize, vb: VarBuilder) -> Result<Self> {
-        let cfg = Conv2dConfig { padding: 3, stride: 4, ..Default::default() };
-        Ok(Self { proj: conv2d(3, embed_dim, 7, cfg, vb.pp("proj"))? })
+        let cfg = Conv2dConfig {
+            padding: 3,
+            stride: 4,
+            ..Default::default()
+        };
+        Ok(Self {
+            proj: conv2d(3, embed_dim, 7, cfg, vb.pp("proj"))?,
+        })
     }
 }
 
@@ -28,7 +35,9 @@ impl Module for PatchEmbed {
 
 /// 2x2 max pooling of a channels-last tensor (`do_pool` in the reference).
 fn pool_2x2(x: &Tensor) -> Result<Tensor> {
-    x.permute((0, 3, 1, 2))?.max_pool2d(2)?.permute((0, 2, 3, 1))
+    x.permute((0, 3, 1, 2))?
+        .max_pool2d(2)?
+        .permute((0, 2, 3, 1))
 }
 
 /// Splits `B, H, W, C` into `B*nW, ws, ws, C` windows, zero-padding H and W up to a
@@ -37,8 +46,16 @@ pub fn window_partition(x: &Tensor, ws: usize) -> Result<(Tensor, (usize, usize)
     let (b, h, w, c) = x.dims4()?;
     let pad_h = (ws - h % ws) % ws;
     let pad_w = (ws - w % ws) % ws;
-    let x = if pad_h > 0 { x.pad_with_zeros(1, 0, pad_h)? } else { x.clone() };
-    let x = if pad_w > 0 { x.pad_with_zeros(2, 0, pad_w)? } else { x };
+    let x = if pad_h > 0 {
+        x.pad_with_zeros(1, 0, pad_h)?
+    } else {
+        x.clone()
+    };
+    let x = if pad_w > 0 {
+        x.pad_with_zeros(2, 0, pad_w)?
+    } else {
+        x
+    };
     let (hp, wp) = (h + pad_h, w + pad_w);
     let windows = x
         .reshape((b, hp / ws, ws, wp / ws, ws, c))?
@@ -49,7 +66,12 @@ pub fn window_partition(x: &Tensor, ws: usize) -> Result<(Tensor, (usize, usize)
 }
 
 /// Inverse of [`window_partition`], cropping the padding away.
-pub fn window_unpartition(windows: &Tensor, ws: usize, (hp, wp): (usize, usize), (h, w): (usize, usize)) -> Result<Tensor> {
+pub fn window_unpartition(
+    windows: &Tensor,
+    ws: usize,
+    (hp, wp): (usize, usize),
+    (h, w): (usize, usize),
+) -> Result<Tensor> {
     let c = windows.dim(3)?;
     let b = windows.dim(0)? / (hp * wp / ws / ws);
     let x = windows
@@ -75,7 +97,13 @@ pub struct MultiScaleAttention {
 }
 
 impl MultiScaleAttention {
-    pub fn new(dim: usize, dim_out: usize, num_heads: usize, q_pool: bool, vb: VarBuilder) -> Result<Self> {
+    pub fn new(
+        dim: usize,
+        dim_out: usize,
+        num_heads: usize,
+        q_pool: bool,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         Ok(Self {
             qkv: linear(dim, dim_out * 3, vb.pp("qkv"))?,
             proj: linear(dim_out, dim_out, vb.pp("proj"))?,
@@ -90,7 +118,10 @@ impl Module for MultiScaleAttention {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (b, h, w, _) = x.dims4()?;
         let hd = self.dim_out / self.num_heads;
-        let qkv = self.qkv.forward(x)?.reshape((b, h * w, 3, self.num_heads, hd))?;
+        let qkv = self
+            .qkv
+            .forward(x)?
+            .reshape((b, h * w, 3, self.num_heads, hd))?;
         let mut q = qkv.narrow(2, 0, 1)?.squeeze(2)?;
         let k = qkv.narrow(2, 1, 1)?.squeeze(2)?;
         let v = qkv.narrow(2, 2, 1)?.squeeze(2)?;
@@ -100,7 +131,11 @@ impl Module for MultiScaleAttention {
             (h, w) = (pooled.dim(1)?, pooled.dim(2)?);
             q = pooled.reshape((b, h * w, self.num_heads, hd))?;
         }
-        let out = sdpa(&q.transpose(1, 2)?, &k.transpose(1, 2)?, &v.transpose(1, 2)?)?;
+        let out = sdpa(
+            &q.transpose(1, 2)?,
+            &k.transpose(1, 2)?,
+            &v.transpose(1, 2)?,
+        )?;
         let out = out.transpose(1, 2)?.reshape((b, h, w, self.dim_out))?;
         self.proj.forward(&out)
     }
@@ -134,8 +169,20 @@ impl MultiScaleBlock {
             norm1: layer_norm_eps(dim, 1e-6, vb.pp("norm1"))?,
             attn: MultiScaleAttention::new(dim, dim_out, num_heads, q_stride, vb.pp("attn"))?,
             norm2: layer_norm_eps(dim_out, 1e-6, vb.pp("norm2"))?,
-            mlp: Mlp::new(vb.pp("mlp"), dim_out, hidden, dim_out, 2, Activation::Gelu, false)?,
-            proj: if dim != dim_out { Some(linear(dim, dim_out, vb.pp("proj"))?) } else { None },
+            mlp: Mlp::new(
+                vb.pp("mlp"),
+                dim_out,
+                hidden,
+                dim_out,
+                2,
+                Activation::Gelu,
+                false,
+            )?,
+            proj: if dim != dim_out {
+                Some(linear(dim, dim_out, vb.pp("proj"))?)
+            } else {
+                None
+            },
             window_size,
             q_stride,
         })
@@ -154,7 +201,11 @@ impl Module for MultiScaleBlock {
         }
         let (h, w) = (x.dim(1)?, x.dim(2)?);
         let mut ws = self.window_size;
-        let (x, mut pad_hw) = if ws > 0 { window_partition(&x, ws)? } else { (x, (h, w)) };
+        let (x, mut pad_hw) = if ws > 0 {
+            window_partition(&x, ws)?
+        } else {
+            (x, (h, w))
+        };
         let x = self.attn.forward(&x)?;
         let (mut h, mut w) = (h, w);
         if self.q_stride {
@@ -165,7 +216,11 @@ impl Module for MultiScaleBlock {
                 pad_hw = (h + (ws - h % ws) % ws, w + (ws - w % ws) % ws);
             }
         }
-        let x = if self.window_size > 0 { window_unpartition(&x, ws, pad_hw, (h, w))? } else { x };
+        let x = if self.window_size > 0 {
+            window_unpartition(&x, ws, pad_hw, (h, w))?
+        } else {
+            x
+        };
         let x = (shortcut + x)?;
         let y = self.mlp.forward(&self.norm2.forward(&x)?)?;
         x + y
@@ -175,7 +230,14 @@ impl Module for MultiScaleBlock {
 /// Bicubic interpolation of an NCHW grid, matching `F.interpolate(mode="bicubic",
 /// align_corners=False)` (Keys kernel, A = -0.75, clamped borders). Used once at load time
 /// for the background positional embedding.
-pub fn bicubic_resize(data: &[f32], c: usize, ih: usize, iw: usize, oh: usize, ow: usize) -> Vec<f32> {
+pub fn bicubic_resize(
+    data: &[f32],
+    c: usize,
+    ih: usize,
+    iw: usize,
+    oh: usize,
+    ow: usize,
+) -> Vec<f32> {
     const A: f32 = -0.75;
     fn weights(t: f32) -> [f32; 4] {
         let cc1 = |x: f32| ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0;
@@ -201,7 +263,10 @@ pub fn bicubic_resize(data: &[f32], c: usize, ih: usize, iw: usize, oh: usize, o
                 let mut acc = 0f32;
                 for r in 0..4 {
                     let row = &src[yi[r] * iw..];
-                    let v = xw[0] * row[xi[0]] + xw[1] * row[xi[1]] + xw[2] * row[xi[2]] + xw[3] * row[xi[3]];
+                    let v = xw[0] * row[xi[0]]
+                        + xw[1] * row[xi[1]]
+                        + xw[2] * row[xi[2]]
+                        + xw[3] * row[xi[3]];
                     acc += yw[r] * v;
                 }
                 out[ch * oh * ow + oy * ow + ox] = acc;
@@ -232,8 +297,14 @@ impl HieraTrunk {
         let pos_embed = Self::pos_embed_for(&bkg, &win, image_size / 4)?;
 
         let depth: usize = cfg.stages.iter().sum();
-        let stage_ends: Vec<usize> = (1..=cfg.stages.len()).map(|i| cfg.stages[..i].iter().sum::<usize>() - 1).collect();
-        let q_pool_blocks: Vec<usize> = stage_ends[..stage_ends.len() - 1].iter().map(|x| x + 1).take(cfg.q_pool).collect();
+        let stage_ends: Vec<usize> = (1..=cfg.stages.len())
+            .map(|i| cfg.stages[..i].iter().sum::<usize>() - 1)
+            .collect();
+        let q_pool_blocks: Vec<usize> = stage_ends[..stage_ends.len() - 1]
+            .iter()
+            .map(|x| x + 1)
+            .take(cfg.q_pool)
+            .collect();
         let mut embed_dim = cfg.embed_dim;
         let mut num_heads = cfg.num_heads;
         let mut cur_stage = 1;
@@ -262,7 +333,12 @@ impl HieraTrunk {
             )?);
             embed_dim = dim_out;
         }
-        Ok(Self { patch_embed, pos_embed, blocks, stage_ends })
+        Ok(Self {
+            patch_embed,
+            pos_embed,
+            blocks,
+            stage_ends,
+        })
     }
 
     /// `_get_pos_embed`: bicubic-resized background embedding plus the tiled window embedding.
@@ -270,9 +346,14 @@ impl HieraTrunk {
         let (_, c, bh, bw) = bkg.dims4()?;
         let ws = win.dim(2)?;
         if size % ws != 0 {
-            candle_core::bail!("feature size {size} is not a multiple of the positional window {ws}");
+            candle_core::bail!(
+                "feature size {size} is not a multiple of the positional window {ws}"
+            );
         }
-        let data = bkg.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let data = bkg
+            .to_dtype(candle_core::DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
         let up = bicubic_resize(&data, c, bh, bw, size, size);
         let up = Tensor::from_vec(up, (1, c, size, size), bkg.device())?.to_dtype(bkg.dtype())?;
         let tiled = win.repeat((1, 1, size / ws, size / ws))?;

@@ -3,6 +3,7 @@ pub mod bayes_head;
 pub mod common;
 pub mod config;
 pub mod hiera;
+pub mod init;
 pub mod mask_decoder;
 pub mod neck;
 pub mod ops;

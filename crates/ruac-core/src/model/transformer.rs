@@ -1,7 +1,8 @@
 //! SAM's two-way transformer (`sam2/modeling/sam/transformer.py`): prompt tokens and image
 //! tokens attend to each other in both directions.
+use super::common::LayerNorm;
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{LayerNorm, VarBuilder};
+use candle_nn::VarBuilder;
 
 use super::common::{layer_norm_eps, linear, sdpa, Activation, Linear, Mlp};
 
@@ -16,10 +17,17 @@ pub struct Attention {
 }
 
 impl Attention {
-    pub fn new(embedding_dim: usize, num_heads: usize, downsample_rate: usize, vb: VarBuilder) -> Result<Self> {
+    pub fn new(
+        embedding_dim: usize,
+        num_heads: usize,
+        downsample_rate: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let internal = embedding_dim / downsample_rate;
         if internal % num_heads != 0 {
-            candle_core::bail!("attention: {num_heads} heads do not divide the internal width {internal}");
+            candle_core::bail!(
+                "attention: {num_heads} heads do not divide the internal width {internal}"
+            );
         }
         Ok(Self {
             q_proj: linear(embedding_dim, internal, vb.pp("q_proj"))?,
@@ -32,7 +40,8 @@ impl Attention {
 
     fn separate_heads(&self, x: &Tensor) -> Result<Tensor> {
         let (b, n, c) = x.dims3()?;
-        x.reshape((b, n, self.num_heads, c / self.num_heads))?.transpose(1, 2)
+        x.reshape((b, n, self.num_heads, c / self.num_heads))?
+            .transpose(1, 2)
     }
 
     pub fn forward(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
@@ -62,21 +71,44 @@ pub struct TwoWayAttentionBlock {
 }
 
 impl TwoWayAttentionBlock {
-    pub fn new(dim: usize, num_heads: usize, mlp_dim: usize, downsample: usize, skip_first_layer_pe: bool, vb: VarBuilder) -> Result<Self> {
+    pub fn new(
+        dim: usize,
+        num_heads: usize,
+        mlp_dim: usize,
+        downsample: usize,
+        skip_first_layer_pe: bool,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         Ok(Self {
             self_attn: Attention::new(dim, num_heads, 1, vb.pp("self_attn"))?,
             norm1: layer_norm_eps(dim, 1e-5, vb.pp("norm1"))?,
-            cross_attn_token_to_image: Attention::new(dim, num_heads, downsample, vb.pp("cross_attn_token_to_image"))?,
+            cross_attn_token_to_image: Attention::new(
+                dim,
+                num_heads,
+                downsample,
+                vb.pp("cross_attn_token_to_image"),
+            )?,
             norm2: layer_norm_eps(dim, 1e-5, vb.pp("norm2"))?,
             mlp: Mlp::new(vb.pp("mlp"), dim, mlp_dim, dim, 2, Activation::Relu, false)?,
             norm3: layer_norm_eps(dim, 1e-5, vb.pp("norm3"))?,
             norm4: layer_norm_eps(dim, 1e-5, vb.pp("norm4"))?,
-            cross_attn_image_to_token: Attention::new(dim, num_heads, downsample, vb.pp("cross_attn_image_to_token"))?,
+            cross_attn_image_to_token: Attention::new(
+                dim,
+                num_heads,
+                downsample,
+                vb.pp("cross_attn_image_to_token"),
+            )?,
             skip_first_layer_pe,
         })
     }
 
-    pub fn forward(&self, queries: &Tensor, keys: &Tensor, query_pe: &Tensor, key_pe: &Tensor) -> Result<(Tensor, Tensor)> {
+    pub fn forward(
+        &self,
+        queries: &Tensor,
+        keys: &Tensor,
+        query_pe: &Tensor,
+        key_pe: &Tensor,
+    ) -> Result<(Tensor, Tensor)> {
         let queries = if self.skip_first_layer_pe {
             self.self_attn.forward(queries, queries, queries)?
         } else {
@@ -105,21 +137,50 @@ pub struct TwoWayTransformer {
 }
 
 impl TwoWayTransformer {
-    pub fn new(depth: usize, dim: usize, num_heads: usize, mlp_dim: usize, downsample: usize, vb: VarBuilder) -> Result<Self> {
+    pub fn new(
+        depth: usize,
+        dim: usize,
+        num_heads: usize,
+        mlp_dim: usize,
+        downsample: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let layers = (0..depth)
-            .map(|i| TwoWayAttentionBlock::new(dim, num_heads, mlp_dim, downsample, i == 0, vb.pp(format!("layers.{i}"))))
+            .map(|i| {
+                TwoWayAttentionBlock::new(
+                    dim,
+                    num_heads,
+                    mlp_dim,
+                    downsample,
+                    i == 0,
+                    vb.pp(format!("layers.{i}")),
+                )
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             layers,
-            final_attn_token_to_image: Attention::new(dim, num_heads, downsample, vb.pp("final_attn_token_to_image"))?,
+            final_attn_token_to_image: Attention::new(
+                dim,
+                num_heads,
+                downsample,
+                vb.pp("final_attn_token_to_image"),
+            )?,
             norm_final_attn: layer_norm_eps(dim, 1e-5, vb.pp("norm_final_attn"))?,
         })
     }
 
     /// `image_embedding`, `image_pe`: `B, C, h, w`; `point_embedding`: `B, N, C`.
     /// Returns the processed tokens `B, N, C` and image tokens `B, hw, C`.
-    pub fn forward(&self, image_embedding: &Tensor, image_pe: &Tensor, point_embedding: &Tensor) -> Result<(Tensor, Tensor)> {
-        let image_embedding = image_embedding.flatten_from(2)?.transpose(1, 2)?.contiguous()?;
+    pub fn forward(
+        &self,
+        image_embedding: &Tensor,
+        image_pe: &Tensor,
+        point_embedding: &Tensor,
+    ) -> Result<(Tensor, Tensor)> {
+        let image_embedding = image_embedding
+            .flatten_from(2)?
+            .transpose(1, 2)?
+            .contiguous()?;
         let image_pe = image_pe.flatten_from(2)?.transpose(1, 2)?.contiguous()?;
         let mut queries = point_embedding.clone();
         let mut keys = image_embedding;
