@@ -76,9 +76,11 @@ use crate::image_io::RgbImage;
 use crate::rng::Pcg32;
 use crate::{Error, Result};
 
+pub mod augment;
 mod coco;
 pub mod label_png;
 mod mask_folder;
+pub mod procedural;
 pub mod rle;
 mod sa1b;
 mod sam2;
@@ -134,7 +136,10 @@ impl DatasetFormat {
             return Some(Self::MaskFolder);
         }
         let names = list_dir(p).ok()?;
-        if names.iter().any(|n| n.starts_with("sa_") && n.ends_with(".json")) {
+        if names
+            .iter()
+            .any(|n| n.starts_with("sa_") && n.ends_with(".json"))
+        {
             return Some(Self::Sa1b);
         }
         None
@@ -179,7 +184,12 @@ pub struct DatasetSpec {
 
 impl DatasetSpec {
     pub fn new(format: DatasetFormat, root: impl Into<PathBuf>) -> Self {
-        Self { format, root: root.into(), annotations: None, include_crowd: false }
+        Self {
+            format,
+            root: root.into(),
+            annotations: None,
+            include_crowd: false,
+        }
     }
 }
 
@@ -202,7 +212,13 @@ pub struct ObjectMask {
 impl ObjectMask {
     pub fn new(id: u64, mask: Vec<bool>) -> Self {
         let area = mask.iter().filter(|&&v| v).count();
-        Self { id, mask, area, crowd: false, category: None }
+        Self {
+            id,
+            mask,
+            area,
+            crowd: false,
+            category: None,
+        }
     }
 
     /// Tight box `[x_min, y_min, x_max, y_max]`, inclusive pixel indices; `None` if empty.
@@ -238,8 +254,21 @@ pub struct Sample {
 
 impl Sample {
     /// A sample of `entry` with its decoded objects; no void mask, no sequence.
-    pub(crate) fn of(entry: &SampleEntry, width: usize, height: usize, objects: Vec<ObjectMask>) -> Self {
-        Sample { name: entry.name.clone(), image_path: entry.image_path.clone(), width, height, objects, ignore: None, sequence: None }
+    pub(crate) fn of(
+        entry: &SampleEntry,
+        width: usize,
+        height: usize,
+        objects: Vec<ObjectMask>,
+    ) -> Self {
+        Sample {
+            name: entry.name.clone(),
+            image_path: entry.image_path.clone(),
+            width,
+            height,
+            objects,
+            ignore: None,
+            sequence: None,
+        }
     }
 
     /// Decodes the image (any format `image_io` reads) and checks it has the sample's size.
@@ -275,7 +304,10 @@ pub enum Selection {
 impl Selection {
     /// Random selection of at most `max` objects, seeded.
     pub fn random(max: usize, seed: u64) -> Self {
-        Self::Random { max, rng: Pcg32::new(seed) }
+        Self::Random {
+            max,
+            rng: Pcg32::new(seed),
+        }
     }
 
     /// The order in which to try `n` candidates and how many usable ones to keep.
@@ -388,7 +420,8 @@ impl SkipReport {
             *self.count_by_reason.entry(*r).or_insert(0) += n;
         }
         let room = MAX_SKIP_MESSAGES.saturating_sub(self.messages.len());
-        self.messages.extend(other.messages.iter().take(room).cloned());
+        self.messages
+            .extend(other.messages.iter().take(room).cloned());
     }
 }
 
@@ -398,7 +431,11 @@ impl fmt::Display for SkipReport {
         if self.is_empty() {
             return f.write_str("nothing skipped");
         }
-        let parts: Vec<String> = self.count_by_reason.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        let parts: Vec<String> = self
+            .count_by_reason
+            .iter()
+            .map(|(r, n)| format!("{n} {r}"))
+            .collect();
         write!(f, "skipped {} ({})", self.total(), parts.join(", "))?;
         for m in &self.messages {
             write!(f, "\n  {m}")?;
@@ -423,10 +460,19 @@ pub struct SampleEntry {
 
 #[derive(Debug, Clone)]
 pub(crate) enum Source {
-    Sam2 { annotation: PathBuf, sequence: String },
-    Coco { image: usize },
-    Sa1b { json: PathBuf },
-    MaskFolder { masks: Vec<(u64, PathBuf)> },
+    Sam2 {
+        annotation: PathBuf,
+        sequence: String,
+    },
+    Coco {
+        image: usize,
+    },
+    Sa1b {
+        json: PathBuf,
+    },
+    MaskFolder {
+        masks: Vec<(u64, PathBuf)>,
+    },
 }
 
 /// A skip of one item: why, and a message naming it.
@@ -438,7 +484,10 @@ pub(crate) struct Skip {
 
 impl Skip {
     pub fn new(reason: SkipReason, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into() }
+        Self {
+            reason,
+            message: message.into(),
+        }
     }
 }
 
@@ -463,7 +512,11 @@ impl Dataset {
             DatasetFormat::Sa1b => (sa1b::list(&spec.root)?, None),
             DatasetFormat::MaskFolder => (mask_folder::list(&spec.root, report)?, None),
         };
-        Ok(Self { format: spec.format, entries, coco })
+        Ok(Self {
+            format: spec.format,
+            entries,
+            coco,
+        })
     }
 
     pub fn format(&self) -> DatasetFormat {
@@ -485,20 +538,34 @@ impl Dataset {
 
     /// Decodes sample `index` with the objects `selection` picks. `None` when the sample is
     /// skipped (the reason is recorded in `report`) or `index >= len()`.
-    pub fn load(&self, index: usize, selection: &mut Selection, report: &mut SkipReport) -> Option<Sample> {
+    pub fn load(
+        &self,
+        index: usize,
+        selection: &mut Selection,
+        report: &mut SkipReport,
+    ) -> Option<Sample> {
         let entry = self.entries.get(index)?;
         let result = match &entry.source {
-            Source::Sam2 { annotation, sequence } => sam2::load(entry, annotation, sequence, selection, report),
+            Source::Sam2 {
+                annotation,
+                sequence,
+            } => sam2::load(entry, annotation, sequence, selection, report),
             Source::Coco { image } => match &self.coco {
                 Some(index) => index.load(entry, *image, selection, report),
-                None => Err(Skip::new(SkipReason::Malformed, "COCO entry without a COCO index")),
+                None => Err(Skip::new(
+                    SkipReason::Malformed,
+                    "COCO entry without a COCO index",
+                )),
             },
             Source::Sa1b { json } => sa1b::load(entry, json, selection, report),
             Source::MaskFolder { masks } => mask_folder::load(entry, masks, selection, report),
         };
         match result {
             Ok(sample) if sample.objects.is_empty() => {
-                report.record(SkipReason::NoObjects, format!("{}: no usable object", entry.name));
+                report.record(
+                    SkipReason::NoObjects,
+                    format!("{}: no usable object", entry.name),
+                );
                 None
             }
             Ok(sample) => Some(sample),
@@ -523,7 +590,10 @@ impl Dataset {
 
 /// Sorted file names of a folder.
 pub(crate) fn list_dir(dir: &Path) -> Result<Vec<String>> {
-    let rd = std::fs::read_dir(dir).map_err(|e| Error::Io { path: dir.display().to_string(), source: e })?;
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::Io {
+        path: dir.display().to_string(),
+        source: e,
+    })?;
     let mut names: Vec<String> = rd
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str().map(str::to_owned))
@@ -533,7 +603,9 @@ pub(crate) fn list_dir(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-pub(crate) const IMAGE_EXTENSIONS: [&str; 9] = ["jpg", "jpeg", "png", "bmp", "webp", "tif", "tiff", "JPG", "JPEG"];
+pub(crate) const IMAGE_EXTENSIONS: [&str; 9] = [
+    "jpg", "jpeg", "png", "bmp", "webp", "tif", "tiff", "JPG", "JPEG",
+];
 
 /// `(stem, extension)` of a file name.
 pub(crate) fn split_ext(name: &str) -> Option<(&str, &str)> {
@@ -544,7 +616,10 @@ pub(crate) fn split_ext(name: &str) -> Option<(&str, &str)> {
 /// Width and height from the image file's header, without decoding it.
 pub(crate) fn image_dims(path: &Path) -> std::result::Result<(usize, usize), Skip> {
     if !path.is_file() {
-        return Err(Skip::new(SkipReason::MissingImage, format!("{}: image file not found", path.display())));
+        return Err(Skip::new(
+            SkipReason::MissingImage,
+            format!("{}: image file not found", path.display()),
+        ));
     }
     let dims = image::ImageReader::open(path)
         .and_then(|r| r.with_guessed_format())
@@ -552,14 +627,25 @@ pub(crate) fn image_dims(path: &Path) -> std::result::Result<(usize, usize), Ski
         .and_then(|r| r.into_dimensions().map_err(|e| e.to_string()));
     match dims {
         Ok((w, h)) if w > 0 && h > 0 => Ok((w as usize, h as usize)),
-        Ok((w, h)) => Err(Skip::new(SkipReason::UnreadableImage, format!("{}: image is {w}x{h}", path.display()))),
-        Err(e) => Err(Skip::new(SkipReason::UnreadableImage, format!("{}: cannot read the image header: {e}", path.display()))),
+        Ok((w, h)) => Err(Skip::new(
+            SkipReason::UnreadableImage,
+            format!("{}: image is {w}x{h}", path.display()),
+        )),
+        Err(e) => Err(Skip::new(
+            SkipReason::UnreadableImage,
+            format!("{}: cannot read the image header: {e}", path.display()),
+        )),
     }
 }
 
 /// Reads a whole file, a missing or unreadable one being an `UnreadableMask` skip.
 pub(crate) fn read_mask_file(path: &Path) -> std::result::Result<Vec<u8>, Skip> {
-    std::fs::read(path).map_err(|e| Skip::new(SkipReason::UnreadableMask, format!("{}: {e}", path.display())))
+    std::fs::read(path).map_err(|e| {
+        Skip::new(
+            SkipReason::UnreadableMask,
+            format!("{}: {e}", path.display()),
+        )
+    })
 }
 
 /// Applies `selection` to `n` candidates: tries them in the planned order with `decode`
@@ -580,7 +666,10 @@ pub(crate) fn select_objects(
         }
         match decode(i) {
             Ok(obj) if obj.area == 0 => {
-                report.record(SkipReason::EmptyObject, format!("{sample}: object {} has area 0", obj.id));
+                report.record(
+                    SkipReason::EmptyObject,
+                    format!("{sample}: object {} has area 0", obj.id),
+                );
             }
             Ok(obj) => kept.push((i, obj)),
             Err(skip) => report.record(skip.reason, skip.message),
