@@ -8,6 +8,7 @@ pub mod data;
 pub mod error;
 pub mod eval;
 pub mod image_io;
+pub mod method;
 pub mod metrics;
 pub mod model;
 pub mod predictor;
