@@ -3,10 +3,16 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 mod eval;
+mod gen;
 mod segment;
+mod train;
 
 #[derive(Parser)]
-#[command(name = "trainer", version, about = "RUAC (ICML 2026) in Rust: segment with per-pixel uncertainty")]
+#[command(
+    name = "trainer",
+    version,
+    about = "RUAC (ICML 2026) in Rust: segment with per-pixel uncertainty, train, evaluate, export"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -22,6 +28,13 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Paired comparison of two evaluations across domains (Wilcoxon, bootstrap CIs).
     Compare(eval::CompareArgs),
+    /// Train RUAC (or plain SAM 2.1) from a TOML config: clean and adversarial branches,
+    /// atomic checkpoints, exact `--resume`, JSONL log.
+    Train(train::TrainArgs),
+    /// Write inference weights (safetensors, f32 or f16) from a training checkpoint.
+    Export(train::ExportArgs),
+    /// Write a procedural domain (training or a held-out shift) as a mask_folder dataset.
+    GenDomain(gen::GenArgs),
 }
 
 fn main() {
@@ -30,6 +43,9 @@ fn main() {
         Command::Segment(a) => segment::run(a),
         Command::Eval(a) => eval::run_eval(a),
         Command::Compare(a) => eval::run_compare(a),
+        Command::Train(a) => train::run(a),
+        Command::Export(a) => train::export(a),
+        Command::GenDomain(a) => gen::run(a),
     };
     if let Err(e) = res {
         eprintln!("error: {e:#}");

@@ -1,0 +1,217 @@
+//! The training configuration (TOML). The defaults reproduce
+//! `ruac/configs/sam2_ruac_train.yaml` where it applies; `configs/*.toml` list deviations.
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use ruac_core::data::augment::AugmentConfig;
+use ruac_core::method::step::BranchConfig;
+
+use super::optim::Group;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    pub model: ModelSection,
+    pub data: DataSection,
+    #[serde(default)]
+    pub train: TrainSection,
+    #[serde(default)]
+    pub lr: LrSection,
+    #[serde(default)]
+    pub loss: BranchConfig,
+    #[serde(default)]
+    pub weights: WeightSchedule,
+    #[serde(default)]
+    pub attack: AttackSection,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// Named configuration (micro, tiny, small, base_plus, large).
+    pub config: String,
+    pub image_size: Option<usize>,
+    /// Starting weights (SAM 2.1 `.pt`/`.safetensors` or an exported model); absent: fresh.
+    pub init: Option<PathBuf>,
+    /// Train RUAC's Bayesian pixel head (otherwise plain SAM 2.1's hypernetwork head).
+    #[serde(default)]
+    pub bayes_head: bool,
+    /// RUAC freezes the whole image encoder.
+    #[serde(default = "yes")]
+    pub freeze_image_encoder: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// `procedural`, or a dataset format (`sam2`, `coco`, `sa1b`, `mask_folder`).
+    pub source: String,
+    pub root: Option<PathBuf>,
+    pub annotations: Option<PathBuf>,
+    /// Objects per sample (3 in the release).
+    #[serde(default = "three")]
+    pub max_objects: usize,
+    #[serde(default)]
+    pub augment: Option<AugmentConfig>,
+    #[serde(default = "two")]
+    pub procedural_min_objects: usize,
+    #[serde(default = "five")]
+    pub procedural_max_objects: usize,
+}
+
+fn two() -> usize {
+    2
+}
+fn three() -> usize {
+    3
+}
+fn five() -> usize {
+    5
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainSection {
+    pub steps: usize,
+    /// Samples per optimiser step (batch 2 × accumulation 2 per GPU in the release).
+    pub grad_accum: usize,
+    pub seed: u64,
+    pub clip_grad_norm: f64,
+    pub weight_decay: f64,
+    pub checkpoint_every: usize,
+    pub keep_checkpoints: usize,
+}
+
+impl Default for TrainSection {
+    fn default() -> Self {
+        Self {
+            steps: 1000,
+            grad_accum: 4,
+            seed: 123,
+            clip_grad_norm: 0.1,
+            weight_decay: 0.1,
+            checkpoint_every: 100,
+            keep_checkpoints: 3,
+        }
+    }
+}
+
+/// `[start, end]` of each group's cosine schedule.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LrSection {
+    pub base: [f64; 2],
+    pub head: [f64; 2],
+    pub attackers: [f64; 2],
+    pub vision: [f64; 2],
+}
+
+impl Default for LrSection {
+    fn default() -> Self {
+        Self {
+            base: [1e-6, 1e-7],
+            head: [1e-4, 1e-5],
+            attackers: [1e-3, 1e-4],
+            vision: [1e-7, 1e-8],
+        }
+    }
+}
+
+impl LrSection {
+    pub fn group(&self, which: [f64; 2], wd: f64) -> Group {
+        Group {
+            lr_start: which[0],
+            lr_end: which[1],
+            weight_decay: wd,
+        }
+    }
+}
+
+/// The curriculum (`weight_schedule`, paper §3.5), in fractions of the run: clean only,
+/// then + KL, then + the adversarial branch. Release: epochs 0–4, 5–6, 7–19 of 20.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WeightSchedule {
+    pub kl_from: f64,
+    pub adv_from: f64,
+    /// Clean segmentation weight once the adversarial branch is on (0.8).
+    pub clean_seg_late: f64,
+    /// β on the KL (0.05).
+    pub kl: f64,
+    /// γ, the adversarial branch's weight (0.2).
+    pub adv: f64,
+    /// λ, the UAA loss weight inside the adversarial branch (0.1).
+    pub cal: f64,
+}
+
+impl Default for WeightSchedule {
+    fn default() -> Self {
+        Self {
+            kl_from: 5.0 / 20.0,
+            adv_from: 7.0 / 20.0,
+            clean_seg_late: 0.8,
+            kl: 0.05,
+            adv: 0.2,
+            cal: 0.1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AttackSection {
+    pub style: bool,
+    pub deform: bool,
+    /// ε of the style attacker (0.3) and of the deformation attacker (0.15).
+    pub eps_style: f64,
+    pub eps_deform: f64,
+}
+
+impl Default for AttackSection {
+    fn default() -> Self {
+        Self {
+            style: true,
+            deform: true,
+            eps_style: 0.3,
+            eps_deform: 0.15,
+        }
+    }
+}
+
+impl TrainConfig {
+    pub fn load(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        let cfg: TrainConfig =
+            toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    pub fn check(&self) -> Result<()> {
+        if self.train.steps == 0 || self.train.grad_accum == 0 {
+            bail!("train.steps and train.grad_accum must be at least 1");
+        }
+        if self.train.keep_checkpoints == 0 || self.train.checkpoint_every == 0 {
+            bail!("train.keep_checkpoints and train.checkpoint_every must be at least 1");
+        }
+        if self.data.max_objects == 0 {
+            bail!("data.max_objects must be at least 1");
+        }
+        if (self.attack.style || self.attack.deform)
+            && !self.model.bayes_head
+            && self.weights.adv_from < 1.0
+        {
+            bail!("the adversarial branch trains RUAC's Bayesian head: set model.bayes_head = true or disable [attack]");
+        }
+        Ok(())
+    }
+
+    pub fn to_toml(&self) -> Result<String> {
+        Ok(toml::to_string(self)?)
+    }
+}

@@ -1,0 +1,493 @@
+//! `trainer train`: RUAC's style–deformation adversarial training (paper §3; reference
+//! trainer `ruac/core/pipeline.py` with `ruac/configs/sam2_ruac_train.yaml`) on the CPU.
+//!
+//! Every sample, prompt and Weibull draw of step `t` is a function of `(seed, t)`, so a run's
+//! position is its step count: a checkpoint holds the parameters, the optimiser moments and
+//! that count, and `--resume` continues with exactly the losses of an uninterrupted run.
+pub mod ckpt;
+pub mod config;
+pub mod data;
+pub mod optim;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use ruac_core::checkpoint::{
+    Checkpoint, ATTACKER_PREFIXES, BAYES_HEAD_PREFIX, VIDEO_ONLY_PREFIXES,
+};
+use ruac_core::image_io::preprocess;
+use ruac_core::method::attack::{Attackers, AttackersConfig};
+use ruac_core::method::params::ParamStore;
+use ruac_core::method::step::run_branch;
+use ruac_core::model::config::Sam2Config;
+use ruac_core::model::init::init_params;
+use ruac_core::model::Sam2Model;
+use ruac_core::rng::Pcg32;
+
+use config::TrainConfig;
+use optim::{AdamW, Group};
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Training configuration (TOML), e.g. configs/ruac-micro.toml.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Run folder: checkpoints/, log.jsonl, config.toml.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Continue from the newest checkpoint in `--out`.
+    #[arg(long)]
+    pub resume: bool,
+    /// Stop after this many optimiser steps in this invocation (the schedule still spans
+    /// the configured total); for tests and time-boxed sessions.
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+    /// `cpu` or `cuda:N` (needs the `cuda` feature).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Hide the progress bar (logs still go to log.jsonl).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn device(spec: &str) -> Result<Device> {
+    if spec == "cpu" {
+        return Ok(Device::Cpu);
+    }
+    if let Some(i) = spec.strip_prefix("cuda:") {
+        let i: usize = i.parse().with_context(|| format!("bad device {spec:?}"))?;
+        #[cfg(feature = "cuda")]
+        return Ok(Device::new_cuda(i)?);
+        #[cfg(not(feature = "cuda"))]
+        bail!("device cuda:{i} needs a build with `--features cuda`");
+    }
+    bail!("unknown device {spec:?}: use cpu or cuda:N")
+}
+
+/// The model configuration of a run.
+pub fn model_config(cfg: &TrainConfig) -> Result<Sam2Config> {
+    let mut m = Sam2Config::by_name(&cfg.model.config).ok_or_else(|| {
+        anyhow!(
+            "unknown model config {:?} (micro, tiny, small, base_plus, large)",
+            cfg.model.config
+        )
+    })?;
+    if let Some(s) = cfg.model.image_size {
+        m.image_size = s;
+    }
+    m.bayes_head = cfg.model.bayes_head.then(Default::default);
+    m.validate()?;
+    Ok(m)
+}
+
+/// Starting tensors: the init checkpoint's where names and shapes match, fresh ones for the
+/// rest (the Bayesian head on a plain SAM 2.1 base; everything when training from scratch).
+fn initial_tensors(
+    cfg: &TrainConfig,
+    mcfg: &Sam2Config,
+    attackers: &AttackersConfig,
+) -> Result<(BTreeMap<String, Tensor>, Vec<String>)> {
+    let mut fresh = init_params(mcfg, cfg.train.seed)?;
+    fresh.extend(Attackers::init_params(
+        mcfg,
+        attackers,
+        cfg.train.seed ^ 0xa77a,
+    )?);
+    let mut reused = vec![];
+    if let Some(path) = &cfg.model.init {
+        let ck = Checkpoint::load(path)
+            .with_context(|| format!("loading init weights {}", path.display()))?;
+        for (name, t) in fresh.iter_mut() {
+            if let Some(src) = ck.tensors.get(name) {
+                if src.dims() != t.dims() {
+                    bail!(
+                        "init weights {}: {name} has shape {:?}, the {} model needs {:?}",
+                        path.display(),
+                        src.dims(),
+                        mcfg.name,
+                        t.dims()
+                    );
+                }
+                let v = src.to_dtype(DType::F32)?;
+                if v.flatten_all()?
+                    .to_vec1::<f32>()?
+                    .iter()
+                    .any(|x| !x.is_finite())
+                {
+                    bail!(
+                        "init weights {}: {name} has NaN or infinite values",
+                        path.display()
+                    );
+                }
+                *t = v;
+                reused.push(name.clone());
+            }
+        }
+        if reused.is_empty() {
+            bail!(
+                "init weights {} share no tensor with the {} model",
+                path.display(),
+                mcfg.name
+            );
+        }
+    }
+    Ok((fresh, reused))
+}
+
+fn group_of(name: &str, cfg: &TrainConfig, dims: usize) -> Group {
+    let wd = if dims <= 1 {
+        0.0
+    } else {
+        cfg.train.weight_decay
+    };
+    let lr = &cfg.lr;
+    if ATTACKER_PREFIXES.iter().any(|p| name.starts_with(p)) {
+        lr.group(lr.attackers, wd)
+    } else if name.starts_with(BAYES_HEAD_PREFIX) {
+        lr.group(lr.head, wd)
+    } else if name.starts_with("image_encoder.") {
+        lr.group(lr.vision, wd)
+    } else {
+        lr.group(lr.base, wd)
+    }
+}
+
+/// Whether a parameter is trained in this run.
+fn is_trained(name: &str, cfg: &TrainConfig) -> bool {
+    if VIDEO_ONLY_PREFIXES.iter().any(|p| name.starts_with(p)) {
+        return false; // the deformation attacker's copies of the memory encoder are frozen
+    }
+    if name.starts_with("image_encoder.") {
+        return !cfg.model.freeze_image_encoder;
+    }
+    true
+}
+
+/// One step's logged values.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct StepLog {
+    pub step: usize,
+    pub loss: f64,
+    pub clean_seg: f64,
+    pub kl: f64,
+    pub adv_seg: f64,
+    pub cal: f64,
+    pub iou_clean: f64,
+    pub iou_adv: f64,
+    pub grad_norm: f64,
+    pub lr_head: f64,
+    pub lr_base: f64,
+    pub seconds: f64,
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let cfg = TrainConfig::load(&args.config)?;
+    let dev = device(&args.device)?;
+    if !dev.is_cpu() {
+        // The step builds its prompt and draw tensors on the CPU; moving the whole step is
+        // not done yet, so refuse rather than silently train on the CPU.
+        bail!(
+            "training on {} is not supported by this build's step; use --device cpu",
+            args.device
+        );
+    }
+    let mcfg = model_config(&cfg)?;
+    let acfg = AttackersConfig {
+        style: cfg.attack.style,
+        deform: cfg.attack.deform,
+        eps_style: cfg.attack.eps_style,
+        eps_deform: cfg.attack.eps_deform,
+    };
+    let ck_dir = args.out.join("checkpoints");
+    std::fs::create_dir_all(&ck_dir).with_context(|| format!("creating {}", ck_dir.display()))?;
+    let cfg_text = cfg.to_toml()?;
+
+    let (tensors, reused) = initial_tensors(&cfg, &mcfg, &acfg)?;
+    let store = ParamStore::new(tensors, |n| is_trained(n, &cfg))?;
+    let model = Sam2Model::new(&mcfg, store.vb(""))?;
+    let attackers = Attackers::new(&mcfg, &acfg, &store)?;
+    let mut opt = AdamW::new(
+        store
+            .trained()
+            .into_iter()
+            .map(|(n, v)| {
+                (
+                    n.to_string(),
+                    v.clone(),
+                    group_of(n, &cfg, v.as_tensor().rank()),
+                )
+            })
+            .collect(),
+    )?;
+
+    let mut start = 0usize;
+    if args.resume {
+        let Some((_, path)) = ckpt::list(&ck_dir).pop() else {
+            bail!("--resume: no checkpoint in {}", ck_dir.display());
+        };
+        let l = ckpt::load(&path)?;
+        if l.meta.config != cfg_text {
+            bail!("--resume: {} was written with a different configuration; use the run's config.toml", path.display());
+        }
+        store.assign(&l.params)?;
+        for s in &mut opt.slots {
+            s.m =
+                l.m.get(&s.name)
+                    .cloned()
+                    .ok_or_else(|| anyhow!("checkpoint lacks optimiser state for {}", s.name))?;
+            s.v =
+                l.v.get(&s.name)
+                    .cloned()
+                    .ok_or_else(|| anyhow!("checkpoint lacks optimiser state for {}", s.name))?;
+        }
+        opt.t = l.meta.step;
+        start = l.meta.step;
+        eprintln!("resuming {} at step {start}", path.display());
+    } else if !ckpt::list(&ck_dir).is_empty() {
+        bail!(
+            "{} already has checkpoints: pass --resume to continue, or choose another --out",
+            ck_dir.display()
+        );
+    } else if !reused.is_empty() {
+        eprintln!(
+            "initialised {} tensors from {}",
+            reused.len(),
+            cfg.model
+                .init
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
+    }
+    std::fs::write(args.out.join("config.toml"), &cfg_text)?;
+
+    let source = data::Source::open(&cfg, mcfg.image_size)?;
+    let total = cfg.train.steps;
+    let end = args
+        .max_steps
+        .map(|m| (start + m).min(total))
+        .unwrap_or(total);
+    let log_path = args.out.join("log.jsonl");
+    truncate_log(&log_path, start)?;
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second handler registration fails inside one process (tests); that is harmless.
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+    }
+    let pb = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(total as u64)
+    };
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}<{eta_precise}] {bar:30} {pos}/{len} {msg}",
+        )
+        .map_err(|e| anyhow!("{e}"))?,
+    );
+    pb.set_position(start as u64);
+
+    let save = |step: usize, opt: &AdamW| -> Result<()> {
+        let meta = ckpt::Meta {
+            step,
+            seed: cfg.train.seed,
+            samples_seen: (step * cfg.train.grad_accum) as u64,
+            config: cfg_text.clone(),
+        };
+        let moments: Vec<(String, Tensor, Tensor)> = opt
+            .slots
+            .iter()
+            .map(|s| (s.name.clone(), s.m.clone(), s.v.clone()))
+            .collect();
+        ckpt::save(
+            &ck_dir.join(format!("step_{step:07}.safetensors")),
+            &meta,
+            &store.values(),
+            &moments,
+        )?;
+        ckpt::prune(&ck_dir, cfg.train.keep_checkpoints)
+    };
+
+    for step in start..end {
+        let t0 = Instant::now();
+        let frac = step as f64 / total as f64;
+        let w = &cfg.weights;
+        let kl_on = frac >= w.kl_from;
+        let adv_on = frac >= w.adv_from && attackers.any();
+        let clean_w = if adv_on { w.clean_seg_late } else { 1.0 };
+        let mut grads: BTreeMap<String, Tensor> = BTreeMap::new();
+        let mut rec = StepLog {
+            step,
+            ..Default::default()
+        };
+        let accum = cfg.train.grad_accum;
+        for micro in 0..accum {
+            let index = (step * accum + micro) as u64;
+            let mut rng = Pcg32::new(cfg.train.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let (img, masks) = source.sample(index, &mut rng)?;
+            let s = mcfg.image_size;
+            let x = Tensor::from_vec(preprocess(&img, s), (1, 3, s, s), &Device::Cpu)?;
+            let clean = run_branch(&model, &x, &masks, &cfg.loss, false, &mut rng)?;
+            let mut loss = (&clean.seg * clean_w)?;
+            rec.clean_seg += clean.seg.to_scalar::<f32>()? as f64 / accum as f64;
+            rec.iou_clean += clean.iou_first as f64 / accum as f64;
+            if let (true, Some(kl)) = (kl_on, &clean.kl) {
+                loss = (loss + (kl * w.kl)?)?;
+                rec.kl += kl.to_scalar::<f32>()? as f64 / accum as f64;
+            }
+            if adv_on {
+                let adv = attackers.attack(&model, &x, &masks, &mut rng)?;
+                let b = run_branch(&model, &adv.image, &adv.masks, &cfg.loss, true, &mut rng)?;
+                let mut a = b.seg.clone();
+                if let Some(kl) = &b.kl {
+                    a = (a + (kl * w.kl)?)?;
+                }
+                if let Some(cal) = &b.cal {
+                    a = (a + (cal * w.cal)?)?;
+                    rec.cal += cal.to_scalar::<f32>()? as f64 / accum as f64;
+                }
+                rec.adv_seg += b.seg.to_scalar::<f32>()? as f64 / accum as f64;
+                rec.iou_adv += b.iou_first as f64 / accum as f64;
+                loss = (loss + (a * w.adv)?)?;
+            }
+            rec.loss += loss.to_scalar::<f32>()? as f64 / accum as f64;
+            let g = (loss / accum as f64)?.backward()?;
+            for (name, var) in store.trained() {
+                if let Some(gv) = g.get(var.as_tensor()) {
+                    // Detached: a gradient keeps the step's whole graph alive otherwise, and
+                    // the optimiser's moments would chain every step's graph together.
+                    let gv = gv.detach();
+                    let e = grads
+                        .entry(name.to_string())
+                        .or_insert_with(|| gv.zeros_like().expect("zeros of an existing tensor"));
+                    *e = (&*e + &gv)?;
+                }
+            }
+        }
+        rec.grad_norm = opt.step(&grads, cfg.train.clip_grad_norm, total)?;
+        rec.lr_head = cfg.lr.group(cfg.lr.head, 0.0).lr(step, total);
+        rec.lr_base = cfg.lr.group(cfg.lr.base, 0.0).lr(step, total);
+        rec.seconds = t0.elapsed().as_secs_f64();
+        if !rec.loss.is_finite() {
+            bail!(
+                "step {step}: the loss is {} (lower the learning rates)",
+                rec.loss
+            );
+        }
+        writeln!(log, "{}", serde_json::to_string(&rec)?)?;
+        pb.set_message(format!(
+            "loss {:.3} seg {:.3} adv {:.3} cal {:.3} iou {:.2}",
+            rec.loss, rec.clean_seg, rec.adv_seg, rec.cal, rec.iou_clean
+        ));
+        pb.inc(1);
+        let done = step + 1;
+        let interrupted = stop.load(Ordering::SeqCst);
+        if done % cfg.train.checkpoint_every == 0 || done == end || interrupted {
+            save(done, &opt)?;
+        }
+        if interrupted {
+            pb.abandon_with_message(format!("interrupted: checkpoint saved at step {done}"));
+            std::process::exit(130);
+        }
+    }
+    pb.finish();
+    Ok(())
+}
+
+/// Drops log lines of steps at or after `start` (they are recomputed on resume).
+fn truncate_log(path: &Path, start: usize) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<StepLog>(l)
+                .map(|r| r.step < start)
+                .unwrap_or(false)
+        })
+        .collect();
+    let mut out = kept.join("\n");
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    std::fs::write(path, out)?;
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// A training checkpoint (checkpoints/step_*.safetensors) or a run folder (its newest).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    #[arg(long)]
+    pub out: PathBuf,
+    /// f32 or f16.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+}
+
+/// Writes inference weights: the model's tensors under their checkpoint names, without the
+/// attackers and the frozen memory-encoder copies, loadable by ruac-core and the web demo.
+pub fn export(args: ExportArgs) -> Result<()> {
+    let path = if args.checkpoint.is_dir() {
+        ckpt::list(&args.checkpoint.join("checkpoints"))
+            .pop()
+            .map(|(_, p)| p)
+            .ok_or_else(|| anyhow!("no checkpoint under {}", args.checkpoint.display()))?
+    } else {
+        args.checkpoint.clone()
+    };
+    let dtype = match args.dtype.as_str() {
+        "f32" => DType::F32,
+        "f16" => DType::F16,
+        other => bail!("--dtype {other}: use f32 or f16"),
+    };
+    let l = ckpt::load(&path)?;
+    let cfg: TrainConfig =
+        toml::from_str(&l.meta.config).context("the checkpoint's configuration")?;
+    let mcfg = model_config(&cfg)?;
+    let mut out = BTreeMap::new();
+    for (k, t) in &l.params {
+        if ATTACKER_PREFIXES
+            .iter()
+            .chain(VIDEO_ONLY_PREFIXES)
+            .any(|p| k.starts_with(p))
+        {
+            continue;
+        }
+        out.insert(k.clone(), t.to_dtype(dtype)?);
+    }
+    let mut md = HashMap::new();
+    md.insert("ruac_config".to_string(), mcfg.name.clone());
+    md.insert("ruac_image_size".to_string(), mcfg.image_size.to_string());
+    md.insert("ruac_trained_steps".to_string(), l.meta.step.to_string());
+    ckpt::write_safetensors_atomic(&args.out, &out, md)?;
+    // Prove the file loads as an inference model before reporting success.
+    let ck = Checkpoint::load(&args.out)?;
+    ck.build_model(Some(mcfg.clone()), &Device::Cpu)
+        .with_context(|| format!("the exported {} does not load", args.out.display()))?;
+    eprintln!(
+        "wrote {} ({} tensors, {}, {} model, image size {})",
+        args.out.display(),
+        out.len(),
+        args.dtype,
+        mcfg.name,
+        mcfg.image_size
+    );
+    Ok(())
+}

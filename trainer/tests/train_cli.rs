@@ -1,0 +1,154 @@
+//! `trainer train` / `trainer export` end to end on the procedural domain (issue #3): exact
+//! resume, a falling loss, the adversarial branch with both attackers, export that loads.
+use std::path::Path;
+use std::process::Command;
+
+fn trainer() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_trainer"))
+}
+
+/// A micro model at 128 px, one object, no correction clicks: seconds per step.
+fn config(dir: &Path, name: &str, extra: &str, steps: usize) -> std::path::PathBuf {
+    let text = format!(
+        r#"[model]
+config = "micro"
+image_size = 128
+{extra}
+
+[data]
+source = "procedural"
+max_objects = 1
+
+[train]
+steps = {steps}
+grad_accum = 1
+seed = 7
+clip_grad_norm = 1.0
+weight_decay = 0.01
+checkpoint_every = 2
+keep_checkpoints = 2
+
+[lr]
+base = [1e-3, 1e-3]
+head = [1e-3, 1e-3]
+attackers = [1e-2, 1e-2]
+vision = [1e-3, 1e-3]
+
+[loss.prompts]
+correction_clicks = 0
+prob_point = 1.0
+
+[loss.seg]
+focal = 1.0
+dice = 1.0
+iou = 1.0
+obj_score = 1.0
+"#
+    );
+    let p = dir.join(format!("{name}.toml"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn losses(run: &Path) -> Vec<f64> {
+    std::fs::read_to_string(run.join("log.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"].as_f64().unwrap())
+        .collect()
+}
+
+fn train(cfg: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    trainer().args(["train", "--quiet", "--config"]).arg(cfg).arg("--out").arg(out).args(extra).output().unwrap()
+}
+
+const PLAIN: &str = "bayes_head = false\nfreeze_image_encoder = false\n\n[attack]\nstyle = false\ndeform = false";
+
+#[test]
+fn resume_gives_the_losses_of_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "plain", PLAIN, 4);
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let o = train(&cfg, &a, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = train(&cfg, &b, &["--max-steps", "2"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(losses(&b).len(), 2);
+    // Without --resume an existing run is refused rather than overwritten.
+    let o = train(&cfg, &b, &[]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--resume"));
+    let o = train(&cfg, &b, &["--resume"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(losses(&a), losses(&b), "resumed losses differ from the uninterrupted run");
+    let ca = std::fs::read(a.join("checkpoints/step_0000004.safetensors")).unwrap();
+    let cb = std::fs::read(b.join("checkpoints/step_0000004.safetensors")).unwrap();
+    assert!(ca == cb, "final checkpoints differ");
+    // keep_checkpoints = 2
+    assert_eq!(std::fs::read_dir(a.join("checkpoints")).unwrap().count(), 2);
+}
+
+#[test]
+fn a_few_steps_on_procedural_data_lower_the_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "plain", PLAIN, 24);
+    let run = dir.path().join("run");
+    let o = train(&cfg, &run, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let l = losses(&run);
+    let first: f64 = l[..6].iter().sum::<f64>() / 6.0;
+    let last: f64 = l[l.len() - 6..].iter().sum::<f64>() / 6.0;
+    assert!(last < 0.8 * first, "loss did not fall: first {first:.3}, last {last:.3} ({l:?})");
+}
+
+#[test]
+fn ruac_with_both_attackers_trains_and_exports_an_inference_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "bayes_head = true\nfreeze_image_encoder = true\n\n[weights]\nkl_from = 0.0\nadv_from = 0.0\n\n[attack]\nstyle = true\ndeform = true\neps_style = 0.3\neps_deform = 0.15";
+    let cfg = config(dir.path(), "ruac", extra, 2);
+    let run = dir.path().join("run");
+    let o = train(&cfg, &run, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let log: Vec<serde_json::Value> = std::fs::read_to_string(run.join("log.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    for r in &log {
+        assert!(r["adv_seg"].as_f64().unwrap() > 0.0 && r["cal"].as_f64().unwrap() > 0.0, "adversarial branch and UAA loss must run: {r}");
+        assert!(r["kl"].as_f64().unwrap() > 0.0);
+    }
+    // The checkpoint holds the attackers; the export drops them and loads as a RUAC model.
+    let ck = std::fs::read(run.join("checkpoints/step_0000002.safetensors")).unwrap();
+    let names: Vec<String> = safetensors::SafeTensors::deserialize(&ck).unwrap().names().into_iter().map(|s| s.to_string()).collect();
+    assert!(names.iter().any(|n| n.starts_with("param.style_attacker.")));
+    assert!(names.iter().any(|n| n.starts_with("param.deform_attacker.")));
+    for dtype in ["f32", "f16"] {
+        let out = dir.path().join(format!("model-{dtype}.safetensors"));
+        let o = trainer().args(["export", "--checkpoint"]).arg(&run).arg("--out").arg(&out).args(["--dtype", dtype]).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let bytes = std::fs::read(&out).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        assert!(st.names().iter().all(|n| !n.starts_with("style_") && !n.starts_with("deform_") && !n.starts_with("memory_encoder.")));
+        let ck = ruac_core::checkpoint::Checkpoint::load(&out).unwrap();
+        let cfg = ck.infer_config().unwrap();
+        assert_eq!(cfg.image_size, 128, "the export records its input size");
+        assert!(cfg.bayes_head.is_some());
+    }
+    // A corrupt checkpoint is refused with a message naming it.
+    let bad = dir.path().join("bad.safetensors");
+    std::fs::write(&bad, &ck[..ck.len() / 2]).unwrap();
+    let o = trainer().args(["export", "--checkpoint"]).arg(&bad).arg("--out").arg(dir.path().join("x.safetensors")).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("bad.safetensors"), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn bad_configs_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.toml");
+    std::fs::write(&p, "[model]\nconfig = \"micro\"\n[data]\nsource = \"procedural\"\n[train]\nsteps = 0\n").unwrap();
+    let o = train(&p, &dir.path().join("r"), &[]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("train.steps"), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::write(&p, "[model]\nconfig = \"micro\"\n[data]\nsource = \"nonsense\"\n[attack]\nstyle = false\ndeform = false\n").unwrap();
+    let o = train(&p, &dir.path().join("r2"), &[]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("data.source"), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::write(&p, "[model]\nconfig = \"micro\"\ninit = \"/nonexistent.pt\"\n[data]\nsource = \"procedural\"\n[attack]\nstyle = false\ndeform = false\n").unwrap();
+    let o = train(&p, &dir.path().join("r3"), &[]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent.pt"), "{}", String::from_utf8_lossy(&o.stderr));
+}
