@@ -152,3 +152,15 @@ fn bad_configs_are_refused_with_the_reason() {
     let o = train(&p, &dir.path().join("r3"), &[]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent.pt"), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// The committed trained models (docs/MODEL_CARD.md) load as exported and segment.
+#[test]
+fn committed_models_load_at_their_training_size() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for (name, bayes) in [("sam2.1-micro-base", false), ("bayes-only-micro", true), ("ruac-micro", true)] {
+        let ck = ruac_core::checkpoint::Checkpoint::load(root.join(format!("models/{name}.safetensors"))).unwrap();
+        let cfg = ck.infer_config().unwrap();
+        assert_eq!((cfg.image_size, cfg.bayes_head.is_some()), (256, bayes), "{name}");
+        ck.build_model(Some(cfg), &candle_core::Device::Cpu).unwrap();
+    }
+}
