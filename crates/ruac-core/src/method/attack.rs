@@ -6,13 +6,12 @@
 use std::collections::BTreeMap;
 
 use candle_core::{Device, Tensor};
-use candle_nn::VarBuilder;
 
 use super::deform::{warp_objects, DeformAttacker};
 use super::params::ParamStore;
 use super::style::{apply_adain, region_stats, ObjectGraph, StyleAttacker};
 use crate::model::config::Sam2Config;
-use crate::model::init::init_tensor;
+use crate::model::init::{init_tensor, shapes_of};
 use crate::model::Sam2Model;
 use crate::rng::Pcg32;
 use crate::Result;
@@ -37,52 +36,6 @@ pub struct Attackers {
     pub style: Option<StyleAttacker>,
     pub deform: Option<DeformAttacker>,
     image_size: usize,
-}
-
-/// Records names and shapes of a module built from a builder, to initialise it.
-fn shapes_of(
-    build: impl Fn(VarBuilder) -> candle_core::Result<()>,
-) -> Result<BTreeMap<String, Vec<usize>>> {
-    use candle_core::{DType, Shape};
-    use candle_nn::var_builder::SimpleBackend;
-    use std::sync::{Arc, Mutex};
-    struct Rec(Arc<Mutex<BTreeMap<String, Vec<usize>>>>);
-    impl SimpleBackend for Rec {
-        fn get(
-            &self,
-            s: Shape,
-            name: &str,
-            _h: candle_nn::Init,
-            dtype: DType,
-            dev: &Device,
-        ) -> candle_core::Result<Tensor> {
-            if let Ok(mut m) = self.0.lock() {
-                m.insert(name.to_string(), s.dims().to_vec());
-            }
-            Tensor::zeros(s, dtype, dev)
-        }
-        fn get_unchecked(
-            &self,
-            name: &str,
-            _dtype: DType,
-            _dev: &Device,
-        ) -> candle_core::Result<Tensor> {
-            candle_core::bail!("tensor {name}: shape needed")
-        }
-        fn contains_tensor(&self, _name: &str) -> bool {
-            true
-        }
-    }
-    let rec = Arc::new(Mutex::new(BTreeMap::new()));
-    build(VarBuilder::from_backend(
-        Box::new(Rec(rec.clone())),
-        DType::F32,
-        Device::Cpu,
-    ))?;
-    let m = rec
-        .lock()
-        .map_err(|_| crate::Error::Invalid("shape recorder poisoned".into()))?;
-    Ok(m.clone())
 }
 
 impl Attackers {

@@ -47,19 +47,18 @@ impl SimpleBackend for ShapeRecorder {
     }
 }
 
+/// Every tensor a module built by `build` asks its builder for, with its shape.
+pub fn shapes_of(build: impl Fn(VarBuilder) -> candle_core::Result<()>) -> Result<BTreeMap<String, Vec<usize>>> {
+    let rec = Arc::new(Mutex::new(BTreeMap::new()));
+    let vb = VarBuilder::from_backend(Box::new(ShapeRecorder(rec.clone())), DType::F32, Device::Cpu);
+    build(vb)?;
+    let m = rec.lock().map_err(|_| crate::Error::Invalid("shape recorder poisoned".into()))?;
+    Ok(m.clone())
+}
+
 /// Every parameter name of the model for `cfg`, with its shape.
 pub fn parameter_shapes(cfg: &Sam2Config) -> Result<BTreeMap<String, Vec<usize>>> {
-    let rec = Arc::new(Mutex::new(BTreeMap::new()));
-    let vb = VarBuilder::from_backend(
-        Box::new(ShapeRecorder(rec.clone())),
-        DType::F32,
-        Device::Cpu,
-    );
-    Sam2Model::new(cfg, vb)?;
-    let m = rec
-        .lock()
-        .map_err(|_| crate::Error::Invalid("shape recorder poisoned".into()))?;
-    Ok(m.clone())
+    shapes_of(|vb| Sam2Model::new(cfg, vb).map(|_| ()))
 }
 
 fn normal(rng: &mut Pcg32) -> f32 {
