@@ -25,7 +25,11 @@ fn ruac_checkpoint() -> Checkpoint {
 }
 
 fn write_and_reload(ck: &Checkpoint, name: &str) -> Checkpoint {
-    let dir = std::env::temp_dir().join(format!("ruac-{name}-{}", std::process::id()));
+    // One folder per call: the tests of this file run in parallel threads of one process,
+    // and a shared folder was removed under another test's feet.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("ruac-{name}-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("model.safetensors");
     candle_core::safetensors::save(&ck.tensors, &path).unwrap();
