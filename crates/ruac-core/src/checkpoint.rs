@@ -14,7 +14,7 @@ use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::VarBuilder;
 
-use crate::model::{BayesHeadConfig, Sam2Config, Sam2Model};
+use crate::model::{BayesHeadConfig, Sam1Config, Sam1Model, Sam2Config, Sam2Model};
 use crate::{Error, Result};
 
 /// Prefixes that belong to SAM 2's video path (memory attention and encoder, object
@@ -322,6 +322,87 @@ impl Checkpoint {
             .filter(|k| !t.used.contains(*k) && !Self::is_ignored(k, &cfg))
             .cloned()
             .collect();
+        unexpected.sort();
+        if !t.missing.is_empty() || !unexpected.is_empty() || !t.wrong_shape.is_empty() {
+            return Err(Error::CheckpointMismatch {
+                config: cfg.name.clone(),
+                missing: t.missing.clone(),
+                unexpected,
+                wrong_shape: t.wrong_shape.clone(),
+            });
+        }
+        Ok(model?)
+    }
+}
+
+/// SAM 1 family (`model::sam1`): tensors a checkpoint carries that the model does not use:
+/// batch-norm step counters (integers) and MobileSAM's ImageNet classifier head.
+pub fn sam1_is_ignored(name: &str, cfg: &Sam1Config) -> bool {
+    name.ends_with(".num_batches_tracked")
+        || name.starts_with("image_encoder.norm_head.")
+        || name.starts_with("image_encoder.head.")
+        || (cfg.decoder.bayes_head && name.starts_with("mask_decoder.output_hypernetworks_mlps."))
+}
+
+impl Checkpoint {
+    /// The SAM 1 configuration from tensor shapes: a TinyViT patch embedding with 1x1
+    /// kernels is LiteMedSAM, with 3x3 kernels MobileSAM; a ViT is B, L or H by its width.
+    /// `mask_decoder.pixel_bndl.*` turns on the Bayesian head.
+    pub fn infer_sam1_config(&self) -> Result<Sam1Config> {
+        let mut cfg = if let Some(d) = self.dims("image_encoder.patch_embed.seq.0.c.weight") {
+            match d.get(2) {
+                Some(1) => Sam1Config::lite_medsam(),
+                Some(3) => Sam1Config::mobile_sam(),
+                _ => {
+                    return Err(Error::UnknownConfig(format!(
+                        "TinyViT patch embedding with shape {d:?}: neither LiteMedSAM (1x1) nor MobileSAM (3x3)"
+                    )))
+                }
+            }
+        } else if let Some(d) = self.dims("image_encoder.patch_embed.proj.weight") {
+            match d[0] {
+                768 => Sam1Config::vit_b(),
+                1024 => Sam1Config::vit_l(),
+                1280 => Sam1Config::vit_h(),
+                w => return Err(Error::UnknownConfig(format!("SAM ViT of width {w} is none of vit_b, vit_l, vit_h"))),
+            }
+        } else {
+            return Err(Error::UnknownConfig(
+                "neither image_encoder.patch_embed.seq.0.c.weight (TinyViT) nor image_encoder.patch_embed.proj.weight \
+                 (ViT): not a SAM 1 checkpoint"
+                    .into(),
+            ));
+        };
+        cfg.decoder.bayes_head = self.tensors.keys().any(|k| k.starts_with("mask_decoder.pixel_bndl."));
+        Ok(cfg)
+    }
+
+    /// Builds a SAM 1 family model (configuration inferred when `None`), checking that the
+    /// checkpoint has exactly the tensors it needs, with finite float values.
+    pub fn build_sam1(&self, cfg: Option<Sam1Config>, device: &Device) -> Result<Sam1Model> {
+        let cfg = match cfg {
+            Some(c) => c,
+            None => self.infer_sam1_config()?,
+        };
+        for (name, t) in &self.tensors {
+            if sam1_is_ignored(name, &cfg) {
+                continue;
+            }
+            if !t.dtype().is_float() {
+                return Err(Error::CheckpointDtype { name: name.clone(), dtype: format!("{:?}", t.dtype()) });
+            }
+            let bad = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?.iter().filter(|x| !x.is_finite()).count();
+            if bad > 0 {
+                return Err(Error::NonFiniteWeights { name: name.clone(), count: bad });
+            }
+        }
+        let tracker = Arc::new(Mutex::new(Tracker::default()));
+        let backend = TrackingBackend { tensors: self.tensors.clone(), tracker: tracker.clone() };
+        let vb = VarBuilder::from_backend(Box::new(backend), DType::F32, device.clone());
+        let model = Sam1Model::new(&cfg, vb);
+        let t = tracker.lock().map_err(|_| Error::Invalid("checkpoint tracker poisoned".into()))?;
+        let mut unexpected: Vec<String> =
+            self.tensors.keys().filter(|k| !t.used.contains(*k) && !sam1_is_ignored(k, &cfg)).cloned().collect();
         unexpected.sort();
         if !t.missing.is_empty() || !unexpected.is_empty() || !t.wrong_shape.is_empty() {
             return Err(Error::CheckpointMismatch {

@@ -8,6 +8,7 @@ pub mod mask_decoder;
 pub mod neck;
 pub mod ops;
 pub mod prompt_encoder;
+pub mod sam1;
 pub mod sam2;
 pub mod transformer;
 
@@ -15,4 +16,5 @@ pub use bayes_head::BayesianPixelHead;
 pub use config::{BayesHeadConfig, DecoderConfig, HieraConfig, Sam2Config};
 pub use hiera::HieraTrunk;
 pub use mask_decoder::MaskDecoder;
+pub use sam1::{Sam1Config, Sam1Model};
 pub use sam2::{ImageFeatures, Sam2Model};
