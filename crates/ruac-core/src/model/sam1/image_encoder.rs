@@ -89,7 +89,7 @@ fn rel_pos_table(rel_pos: &Tensor, size: usize) -> Result<Tensor> {
     let idx: Vec<u32> = (0..size).flat_map(|i| (0..size).map(move |j| (i + size - 1 - j) as u32)).collect();
     let idx = Tensor::from_vec(idx, size * size, rel_pos.device())?;
     let c = rel_pos.dim(1)?;
-    rel_pos.index_select(&idx, 0)?.reshape((size, size, c))
+    rel_pos.contiguous()?.index_select(&idx, 0)?.reshape((size, size, c))
 }
 
 /// `Attention` with decomposed relative positions (`add_decomposed_rel_pos`).

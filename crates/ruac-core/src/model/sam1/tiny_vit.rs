@@ -264,7 +264,7 @@ impl Attention {
         let biases = vb.get((num_heads, n_offsets), "attention_biases")?;
         let n = window * window;
         let idx = Tensor::from_vec(idxs, n * n, biases.device())?;
-        let bias = biases.index_select(&idx, 1)?.reshape((num_heads, n, n))?;
+        let bias = biases.contiguous()?.index_select(&idx, 1)?.reshape((num_heads, n, n))?;
         Ok(Self {
             norm: layer_norm_eps(dim, 1e-5, vb.pp("norm"))?,
             qkv: linear(dim, 3 * dim, vb.pp("qkv"))?,

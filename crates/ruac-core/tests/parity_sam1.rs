@@ -1,0 +1,197 @@
+//! The SAM 1 encoders and decoder at tiny random configurations against the reference
+//! PyTorch code (`tools/make_sam1_fixtures.py`): a whole SAM with the ViT encoder
+//! (PyPI `segment-anything`: windowed and global attention, relative positions, window
+//! padding) for four prompt kinds, MobileSAM's TinyViT encoder (3x3 stride-2 patch embedding,
+//! window padding, stride-2 patch merging) from a bare `.pt` state dict, and the SAM 1
+//! decoder with RUAC's Bayesian pixel head in place of the hypernetworks.
+mod common;
+use common::*;
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::VarBuilder;
+use ruac_core::checkpoint::Checkpoint;
+use ruac_core::model::mask_decoder::PixelHead;
+use ruac_core::model::sam1::{
+    Sam1Config, Sam1DecoderConfig, Sam1EncoderConfig, Sam1ImageEncoder, Sam1Model, TinyVit, TinyVitConfig, VitConfig,
+};
+
+const TOL: f32 = 1e-4;
+
+#[track_caller]
+fn report(name: &str, ours: &Tensor, reference: &Tensor, tol: f32) {
+    let d = max_abs_diff(ours, reference);
+    eprintln!("{name}: max abs error {d:.3e}");
+    assert!(d <= tol, "{name}: max abs error {d} exceeds {tol}");
+}
+
+fn vit_tiny() -> Sam1Config {
+    Sam1Config {
+        name: "vit_tiny".into(),
+        encoder: Sam1EncoderConfig::Vit(VitConfig {
+            img_size: 64,
+            patch_size: 8,
+            embed_dim: 32,
+            depth: 3,
+            num_heads: 2,
+            mlp_ratio: 4,
+            window_size: 3,
+            global_attn_indexes: vec![1],
+            out_chans: 32,
+        }),
+        decoder: Sam1DecoderConfig {
+            transformer_dim: 32,
+            transformer_heads: 2,
+            transformer_mlp_dim: 64,
+            iou_head_hidden_dim: 32,
+            ..Default::default()
+        },
+    }
+}
+
+fn tinyvit_tiny() -> TinyVitConfig {
+    TinyVitConfig {
+        img_size: 128,
+        embed_dims: vec![8, 16, 24],
+        depths: vec![1, 2, 2],
+        num_heads: vec![1, 2, 3],
+        window_sizes: vec![7, 5, 8],
+        mlp_ratio: 4,
+        mbconv_expand_ratio: 4,
+        local_conv_size: 3,
+        patch_kernel: 3,
+        out_chans: 16,
+    }
+}
+
+fn vit_model(bayes: Option<HashMap<String, Tensor>>) -> Sam1Model {
+    let mut ck = Checkpoint::load(fixture("sam1_tiny_vit.safetensors")).unwrap();
+    let cfg = vit_tiny().with_bayes_head(bayes.is_some());
+    if let Some(extra) = bayes {
+        ck.tensors.extend(extra);
+    }
+    ck.build_sam1(Some(cfg), &Device::Cpu).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn vit_encoder_matches_reference() {
+    let io = load_io("sam1_tiny_io.safetensors");
+    let m = vit_model(None);
+    let Sam1ImageEncoder::Vit(enc) = &m.image_encoder else { panic!("expected the ViT encoder") };
+    let (blocks, emb) = enc.forward_traced(get(&io, "vit.input")).unwrap();
+    for (i, b) in blocks.iter().enumerate() {
+        report(&format!("vit.block{i}"), b, get(&io, &format!("vit.block{i}")), TOL);
+    }
+    report("vit.embedding", &emb, get(&io, "vit.embedding"), TOL);
+}
+
+#[test]
+fn sam1_prompts_and_decoder_match_reference() {
+    let io = load_io("sam1_tiny_io.safetensors");
+    let m = vit_model(None);
+    let emb = get(&io, "vit.embedding");
+    let mut n = 0;
+    for case in 0..8 {
+        let key = |k: &str| format!("vit.case{case}.{k}");
+        if !io.contains_key(&key("masks")) {
+            continue;
+        }
+        n += 1;
+        let points = io.get(&key("points")).map(|p| (p, get(&io, &key("labels"))));
+        let (sparse, dense) = m.embed_prompts(points, io.get(&key("box")), io.get(&key("mask"))).unwrap();
+        report(&key("sparse"), &sparse, get(&io, &key("sparse")), TOL);
+        report(&key("dense"), &dense, get(&io, &key("dense")), TOL);
+        let out = m.predict_masks(emb, &sparse, &dense).unwrap();
+        report(&key("masks"), &out.masks, get(&io, &key("masks")), TOL);
+        report(&key("iou"), &out.iou, get(&io, &key("iou")), TOL);
+        let (single, iou1) = m.mask_decoder.select(&out, false).unwrap();
+        assert_eq!((single.dims(), iou1.dims()), (&[1, 1, 32, 32][..], &[1, 1][..]));
+        let (multi, _) = m.mask_decoder.select(&out, true).unwrap();
+        assert_eq!(multi.dim(1).unwrap(), 3);
+    }
+    assert_eq!(n, 4);
+}
+
+#[test]
+fn tinyvit_encoder_matches_reference_from_bare_pt() {
+    let io = load_io("sam1_tiny_io.safetensors");
+    // A bare state dict with batch-norm counters (int64), like mobile_sam.pt.
+    let ck = Checkpoint::load(fixture("sam1_tiny_tinyvit.pt")).unwrap();
+    assert!(ck.tensors.keys().any(|k| k.ends_with("num_batches_tracked")));
+    let vb = VarBuilder::from_tensors(ck.tensors, DType::F32, &Device::Cpu);
+    let enc = TinyVit::new(&tinyvit_tiny(), vb.pp("image_encoder")).unwrap();
+    let (stages, emb) = enc.forward_traced(get(&io, "tinyvit.input")).unwrap();
+    for (i, s) in stages.iter().enumerate() {
+        // The reference's stages return tokens `B, HW, C`.
+        let tokens = s.flatten_from(2).unwrap().transpose(1, 2).unwrap();
+        report(&format!("tinyvit.stage{i}"), &tokens, get(&io, &format!("tinyvit.stage{i}")), TOL);
+    }
+    report("tinyvit.embedding", &emb, get(&io, "tinyvit.embedding"), TOL);
+    assert_eq!(enc.forward(get(&io, "tinyvit.input")).unwrap().dims(), &[1, 16, 8, 8]);
+}
+
+/// Deterministic, sign-mixed values for the head's weights.
+fn filled(dims: &[usize], phase: f32, scale: f32) -> Tensor {
+    let n: usize = dims.iter().product();
+    let v: Vec<f32> = (0..n).map(|i| scale * ((i as f32) * 0.7 + phase).sin()).collect();
+    Tensor::from_vec(v, dims, &Device::Cpu).unwrap()
+}
+
+#[test]
+fn bayesian_head_on_sam1_decoder_gives_the_weibull_mean_logits() {
+    let io = load_io("sam1_tiny_io.safetensors");
+    let (c, d) = (4usize, 32usize);
+    let p = "mask_decoder.pixel_bndl.";
+    let head: HashMap<String, Tensor> = [
+        ("linear_add.0.weight", filled(&[c, c], 0.1, 1.0)),
+        ("linear_add.0.bias", filled(&[c], 0.5, 0.3)),
+        ("linear_k.0.weight", filled(&[1, c], 0.9, 0.5)),
+        ("linear_k.0.bias", filled(&[1], 0.2, 1.0)),
+        ("linear_add_w.weight", filled(&[2 * c, d], 1.3, 0.5)),
+        ("linear_add_w.bias", filled(&[2 * c], 2.1, 0.2)),
+        ("linear_kw.0.weight", filled(&[1, 2], 0.4, 0.5)),
+        ("linear_kw.0.bias", filled(&[1], 1.7, 1.0)),
+        ("linear.bias", Tensor::new(&[0.3f32, 0.8], &Device::Cpu).unwrap()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (format!("{p}{k}"), v))
+    .collect();
+    let m = vit_model(Some(head.clone()));
+    assert!(matches!(m.mask_decoder.pixel_head, PixelHead::Bayesian(_)));
+    // The hypernetwork MLPs of the base checkpoint are then known and unused.
+    let (sparse, dense) = m.embed_prompts(None, Some(get(&io, "vit.case0.box")), None).unwrap();
+    let out = m.predict_masks(get(&io, "vit.embedding"), &sparse, &dense).unwrap();
+    // Everything before the pixel head is SAM 1's.
+    report("upscaled", &out.upscaled, get(&io, "vit.case0.upscaled"), TOL);
+    report("mask_tokens", &out.mask_tokens, get(&io, "vit.case0.mask_tokens"), TOL);
+    report("iou", &out.iou, get(&io, "vit.case0.iou"), TOL);
+
+    // Hand-worked Weibull means from the reference's pixel embedding and mask tokens:
+    // E z = a = relu(W_a x + b_a), E w = r = relu(W_t t + b_t) as [bg | fg] x C,
+    // logit = Σ_c a_c (r_fg,c − r_bg,c) + relu(b_fg) − relu(b_bg).
+    let v = |k: &str| head[&format!("{p}{k}")].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let (wa, ba, wt, bt, bias) = (v("linear_add.0.weight"), v("linear_add.0.bias"), v("linear_add_w.weight"), v("linear_add_w.bias"), v("linear.bias"));
+    let up = get(&io, "vit.case0.upscaled").get(0).unwrap().to_vec3::<f32>().unwrap(); // C, H, W
+    let tok = get(&io, "vit.case0.mask_tokens").get(0).unwrap().to_vec2::<f32>().unwrap(); // K, D
+    let (hh, ww) = (up[0].len(), up[0][0].len());
+    let mut want = vec![0f32; 4 * hh * ww];
+    for (k, t) in tok.iter().enumerate() {
+        let r: Vec<f32> =
+            (0..2 * c).map(|j| (bt[j] + (0..d).map(|i| wt[j * d + i] * t[i]).sum::<f32>()).max(0.0)).collect();
+        for y in 0..hh {
+            for x in 0..ww {
+                let mut l = bias[1].max(0.0) - bias[0].max(0.0);
+                for o in 0..c {
+                    let a = (ba[o] + (0..c).map(|i| wa[o * c + i] * up[i][y][x]).sum::<f32>()).max(0.0);
+                    l += a * (r[c + o] - r[o]);
+                }
+                want[(k * hh + y) * ww + x] = l;
+            }
+        }
+    }
+    let want = Tensor::from_vec(want, (1, 4, hh, ww), &Device::Cpu).unwrap();
+    let d_max = max_abs_diff(&out.masks, &want);
+    eprintln!("bayes mean logits: max abs error {d_max:.3e}");
+    assert!(d_max <= TOL, "Bayesian mean logits off by {d_max}");
+}
