@@ -27,7 +27,10 @@ fn official_sam1_layouts_are_exactly_our_parameters() {
             layout.iter().filter(|(k, _)| !sam1_is_ignored(k, &cfg)).map(|(k, v)| (k.clone(), v.clone())).collect();
         let missing: Vec<_> = official.keys().filter(|k| !ours.contains_key(*k)).collect();
         let extra: Vec<_> = ours.keys().filter(|k| !official.contains_key(*k)).collect();
-        assert!(missing.is_empty() && extra.is_empty(), "{name}: not asked for {missing:?}; not in the checkpoint {extra:?}");
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{name}: not asked for {missing:?}; not in the checkpoint {extra:?}"
+        );
         for (k, s) in &official {
             assert_eq!(&ours[k], s, "{name}: {k}");
         }
@@ -39,7 +42,9 @@ fn official_sam1_layouts_load_and_are_recognised() {
     for (name, layout) in shapes() {
         let tensors: HashMap<String, Tensor> = layout
             .iter()
-            .map(|(k, s)| (k.clone(), Tensor::zeros((), DType::F32, &Device::Cpu).unwrap().broadcast_as(s.as_slice()).unwrap()))
+            .map(|(k, s)| {
+                (k.clone(), Tensor::zeros((), DType::F32, &Device::Cpu).unwrap().broadcast_as(s.as_slice()).unwrap())
+            })
             .collect();
         let ck = Checkpoint { tensors, source: name.clone(), metadata: Default::default() };
         let cfg = ck.infer_sam1_config().unwrap();
@@ -57,7 +62,10 @@ fn a_missing_or_misshaped_tensor_is_named() {
         .map(|(k, s)| (k.clone(), Tensor::zeros(s.as_slice(), DType::F32, &Device::Cpu).unwrap()))
         .collect();
     tensors.remove("mask_decoder.iou_token.weight");
-    tensors.insert("image_encoder.neck.0.weight".into(), Tensor::zeros((256, 320, 3, 3), DType::F32, &Device::Cpu).unwrap());
+    tensors.insert(
+        "image_encoder.neck.0.weight".into(),
+        Tensor::zeros((256, 320, 3, 3), DType::F32, &Device::Cpu).unwrap(),
+    );
     tensors.insert("mask_decoder.surprise".into(), Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap());
     let ck = Checkpoint { tensors, source: "edited".into(), metadata: Default::default() };
     let err = ck.build_sam1(None, &Device::Cpu).err().expect("must fail").to_string();

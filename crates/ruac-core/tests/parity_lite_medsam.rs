@@ -119,5 +119,12 @@ fn forward_boxes_is_the_reference_forward() {
 /// `t[::s, ::s]` of an `H, W` tensor with `H`, `W` multiples of `s`.
 fn every(t: &Tensor, s: usize) -> Tensor {
     let (h, w) = t.dims2().unwrap();
-    t.reshape((h / s, s, w / s, s)).unwrap().narrow(1, 0, 1).unwrap().narrow(3, 0, 1).unwrap().reshape((h / s, w / s)).unwrap()
+    t.reshape((h / s, s, w / s, s))
+        .unwrap()
+        .narrow(1, 0, 1)
+        .unwrap()
+        .narrow(3, 0, 1)
+        .unwrap()
+        .reshape((h / s, w / s))
+        .unwrap()
 }

@@ -171,7 +171,13 @@ fn bayesian_head_on_sam1_decoder_gives_the_weibull_mean_logits() {
     // E z = a = relu(W_a x + b_a), E w = r = relu(W_t t + b_t) as [bg | fg] x C,
     // logit = Σ_c a_c (r_fg,c − r_bg,c) + relu(b_fg) − relu(b_bg).
     let v = |k: &str| head[&format!("{p}{k}")].flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let (wa, ba, wt, bt, bias) = (v("linear_add.0.weight"), v("linear_add.0.bias"), v("linear_add_w.weight"), v("linear_add_w.bias"), v("linear.bias"));
+    let (wa, ba, wt, bt, bias) = (
+        v("linear_add.0.weight"),
+        v("linear_add.0.bias"),
+        v("linear_add_w.weight"),
+        v("linear_add_w.bias"),
+        v("linear.bias"),
+    );
     let up = get(&io, "vit.case0.upscaled").get(0).unwrap().to_vec3::<f32>().unwrap(); // C, H, W
     let tok = get(&io, "vit.case0.mask_tokens").get(0).unwrap().to_vec2::<f32>().unwrap(); // K, D
     let (hh, ww) = (up[0].len(), up[0][0].len());

@@ -87,7 +87,15 @@ impl Sam1MaskDecoder {
             PixelHead::Hypernetwork(
                 (0..n_tokens)
                     .map(|i| {
-                        Mlp::new(vb.pp(format!("output_hypernetworks_mlps.{i}")), d, d, d / 8, 3, Activation::Relu, false)
+                        Mlp::new(
+                            vb.pp(format!("output_hypernetworks_mlps.{i}")),
+                            d,
+                            d,
+                            d / 8,
+                            3,
+                            Activation::Relu,
+                            false,
+                        )
                     })
                     .collect::<Result<Vec<_>>>()?,
             )

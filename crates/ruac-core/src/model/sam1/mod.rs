@@ -165,7 +165,12 @@ impl Sam1Model {
     }
 
     /// All mask tokens' logits and IoU predictions for an embedding and prompt embeddings.
-    pub fn predict_masks(&self, image_embedding: &Tensor, sparse: &Tensor, dense: &Tensor) -> Result<Sam1DecoderOutput> {
+    pub fn predict_masks(
+        &self,
+        image_embedding: &Tensor,
+        sparse: &Tensor,
+        dense: &Tensor,
+    ) -> Result<Sam1DecoderOutput> {
         let pe = self.prompt_encoder.get_dense_pe()?;
         self.mask_decoder.predict_masks(image_embedding, &pe, sparse, dense)
     }

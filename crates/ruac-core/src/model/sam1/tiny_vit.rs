@@ -362,13 +362,14 @@ impl TinyVitBlock {
             let (pb, pr) = ((ws - h % ws) % ws, (ws - w % ws) % ws);
             let xp = x.pad_with_zeros(1, 0, pb)?.pad_with_zeros(2, 0, pr)?;
             let (nh, nw) = ((h + pb) / ws, (w + pr) / ws);
-            let win = xp
-                .reshape((b, nh, ws, nw, ws, c))?
-                .transpose(2, 3)?
-                .contiguous()?
-                .reshape((b * nh * nw, ws * ws, c))?;
+            let win = xp.reshape((b, nh, ws, nw, ws, c))?.transpose(2, 3)?.contiguous()?.reshape((
+                b * nh * nw,
+                ws * ws,
+                c,
+            ))?;
             let y = self.attn.forward(&win)?;
-            let y = y.reshape((b, nh, nw, ws, ws, c))?.transpose(2, 3)?.contiguous()?.reshape((b, h + pb, w + pr, c))?;
+            let y =
+                y.reshape((b, nh, nw, ws, ws, c))?.transpose(2, 3)?.contiguous()?.reshape((b, h + pb, w + pr, c))?;
             y.narrow(1, 0, h)?.narrow(2, 0, w)?
         };
         let x = (x + attn)?;
@@ -442,7 +443,15 @@ impl TinyVit {
                     candle_core::bail!("TinyViT stage {i}: {} heads do not divide width {}", cfg.num_heads[i], ed[i]);
                 }
                 let blocks = (0..cfg.depths[i])
-                    .map(|j| TinyVitBlock::new(ed[i], cfg.num_heads[i], cfg.window_sizes[i], cfg, lv.pp(format!("blocks.{j}"))))
+                    .map(|j| {
+                        TinyVitBlock::new(
+                            ed[i],
+                            cfg.num_heads[i],
+                            cfg.window_sizes[i],
+                            cfg,
+                            lv.pp(format!("blocks.{j}")),
+                        )
+                    })
                     .collect::<Result<Vec<_>>>()?;
                 Stage::Attn { blocks, downsample }
             });
