@@ -68,7 +68,7 @@ fn a_missing_or_misshaped_tensor_is_named() {
     );
     tensors.insert("mask_decoder.surprise".into(), Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap());
     let ck = Checkpoint { tensors, source: "edited".into(), metadata: Default::default() };
-    let err = ck.build_sam1(None, &Device::Cpu).err().expect("must fail").to_string();
+    let err = ck.build_sam1(None, &Device::Cpu).expect_err("must fail").to_string();
     for part in ["mask_decoder.iou_token.weight", "image_encoder.neck.0.weight", "mask_decoder.surprise"] {
         assert!(err.contains(part), "{err}");
     }

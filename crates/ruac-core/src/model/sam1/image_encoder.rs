@@ -232,7 +232,10 @@ pub struct ImageEncoderViT {
 
 impl ImageEncoderViT {
     pub fn new(cfg: &VitConfig, vb: VarBuilder) -> Result<Self> {
-        if cfg.embed_dim % cfg.num_heads != 0 {
+        if cfg.patch_size == 0 || cfg.num_heads == 0 {
+            candle_core::bail!("ViT: patch size and head count must be positive");
+        }
+        if !cfg.embed_dim.is_multiple_of(cfg.num_heads) {
             candle_core::bail!("ViT: {} heads do not divide width {}", cfg.num_heads, cfg.embed_dim);
         }
         let p = cfg.patch_size;

@@ -426,6 +426,9 @@ impl TinyVit {
         if n < 2 || cfg.embed_dims.len() != n || cfg.num_heads.len() != n || cfg.window_sizes.len() != n {
             candle_core::bail!("TinyViT: embed_dims, depths, num_heads and window_sizes need one entry per stage");
         }
+        if cfg.window_sizes.contains(&0) || cfg.num_heads[1..].contains(&0) {
+            candle_core::bail!("TinyViT: window sizes and head counts must be positive");
+        }
         let ed = &cfg.embed_dims;
         let patch_embed = PatchEmbed::new(3, ed[0], cfg.patch_kernel, vb.pp("patch_embed"))?;
         let mut layers = Vec::with_capacity(n);
@@ -439,7 +442,7 @@ impl TinyVit {
                     .collect::<Result<Vec<_>>>()?;
                 Stage::Conv { blocks, downsample }
             } else {
-                if ed[i] % cfg.num_heads[i] != 0 {
+                if !ed[i].is_multiple_of(cfg.num_heads[i]) {
                     candle_core::bail!("TinyViT stage {i}: {} heads do not divide width {}", cfg.num_heads[i], ed[i]);
                 }
                 let blocks = (0..cfg.depths[i])
