@@ -69,7 +69,10 @@ let adapterName = '';
 function describe(s) {
   const isGpu = s.isGpu();
   // wgpu reports no adapter details in the browser; the WebGPU API does.
-  const backend = isGpu && adapterName ? `WebGPU (${adapterName})` : s.backend();
+  // The module's label ends with the weights' precision and size (" · f16 weights, 2.4 MB").
+  const label = s.backend();
+  const tail = label.includes(' · ') ? label.slice(label.indexOf(' · ')) : '';
+  const backend = isGpu && adapterName ? `WebGPU (${adapterName})${tail}` : label;
   return { backend, isGpu, info: JSON.parse(s.modelInfo()), notice: s.takeNotice() };
 }
 

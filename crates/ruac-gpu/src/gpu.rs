@@ -83,6 +83,12 @@ pub struct Gpu {
     /// each dispatch is then submitted and waited for on its own.
     profile: Option<RefCell<HashMap<&'static str, (usize, f64)>>>,
     force_cpu_kernels: Option<bool>,
+    /// The device was created with `shader-f16` (and the f16 matmul compiled).
+    f16_available: bool,
+    f16_weights: bool,
+    /// Bytes created by `upload` so far (weights are uploaded once, so a model's share is
+    /// the difference across its construction).
+    uploaded: std::cell::Cell<u64>,
 }
 
 /// The limits the kernels rely on; checked against the adapter and requested explicitly.
@@ -190,10 +196,14 @@ impl Gpu {
         let have = adapter.limits();
         let need = needed_limits(&have);
         check_limits(&need, &have)?;
+        // f16 weights where the adapter offers them (issue #5); RUAC_GPU_F32=1 opts out.
+        let f16_available = adapter.features().contains(wgpu::Features::SHADER_F16)
+            && !(cfg!(not(target_arch = "wasm32")) && std::env::var("RUAC_GPU_F32").is_ok_and(|v| v == "1"));
+        let required_features = if f16_available { wgpu::Features::SHADER_F16 } else { wgpu::Features::empty() };
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("ruac-gpu"),
-                required_features: wgpu::Features::empty(),
+                required_features,
                 required_limits: need.clone(),
                 experimental_features: wgpu::ExperimentalFeatures::disabled(),
                 memory_hints: wgpu::MemoryHints::Performance,
@@ -230,9 +240,16 @@ impl Gpu {
                 None
             },
             force_cpu_kernels: None,
+            f16_available,
+            f16_weights: f16_available,
+            uploaded: Default::default(),
         };
         for (name, src, entries) in kernels::ALL {
             gpu.compile(name, src, entries).await?;
+        }
+        if f16_available {
+            let src = kernels::matmul::src_f16();
+            gpu.compile(kernels::matmul::NAME_F16, &src, &["matmul", "matmul_direct"]).await?;
         }
         Ok(gpu)
     }
@@ -275,6 +292,30 @@ impl Gpu {
     /// tests cover both on any machine.
     pub fn set_cpu_kernels(&mut self, cpu: Option<bool>) {
         self.force_cpu_kernels = cpu;
+    }
+
+    /// Total bytes uploaded with [`Gpu::upload`].
+    pub fn uploaded_bytes(&self) -> u64 {
+        self.uploaded.get()
+    }
+
+    /// Whether the device has `shader-f16` (weights can be stored in half precision).
+    pub fn f16_available(&self) -> bool {
+        self.f16_available
+    }
+
+    /// Whether weights uploaded from now on are stored as f16 (the default where available).
+    pub fn f16_weights(&self) -> bool {
+        self.f16_weights
+    }
+
+    /// Chooses f32 or f16 storage for weights uploaded from now on; f16 needs `shader-f16`.
+    pub fn set_f16_weights(&mut self, on: bool) -> Result<()> {
+        if on && !self.f16_available {
+            return Err(GpuError::Unsupported(format!("f16 weights: the adapter {} lacks the shader-f16 feature", self.info.name)));
+        }
+        self.f16_weights = on;
+        Ok(())
     }
 
     pub fn adapter_info(&self) -> String {
@@ -340,6 +381,7 @@ impl Gpu {
         } else {
             bytes
         };
+        self.uploaded.set(self.uploaded.get() + contents.len() as u64);
         self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
             contents,

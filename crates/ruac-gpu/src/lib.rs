@@ -47,6 +47,14 @@ pub enum GpuError {
     Tensor(#[from] candle_core::Error),
 }
 
+/// Choices for [`GpuPredictor::with_options`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GpuOptions {
+    /// `Some(true)`: store the linear weights as f16 (needs `shader-f16`; an error without
+    /// it), `Some(false)`: f32; `None`: f16 where the adapter offers `shader-f16`.
+    pub f16_weights: Option<bool>,
+}
+
 /// The image currently encoded.
 struct ImageState {
     features: Features,
@@ -67,12 +75,35 @@ impl GpuPredictor {
     /// (`Checkpoint::build_model`: every missing, unexpected, mis-shaped or non-finite
     /// tensor is an error), and uploads the weights once.
     pub async fn new(ckpt: &Checkpoint, cfg: &Sam2Config) -> Result<Self, GpuError> {
+        Self::with_options(ckpt, cfg, GpuOptions::default()).await
+    }
+
+    /// [`GpuPredictor::new`] with explicit choices (f16 or f32 weights).
+    pub async fn with_options(ckpt: &Checkpoint, cfg: &Sam2Config, opts: GpuOptions) -> Result<Self, GpuError> {
         ckpt.build_model(Some(cfg.clone()), &Device::Cpu)?;
-        let gpu = Gpu::new().await?;
+        let mut gpu = Gpu::new().await?;
+        if let Some(on) = opts.f16_weights {
+            gpu.set_f16_weights(on)?;
+        }
         let model = GpuModel::new(&gpu, ckpt, cfg)?;
         let lut = gpu.upload("inferno", &kernels::colormap::lut());
         gpu.sync().await?;
         Ok(Self { gpu, model, image: None, lut })
+    }
+
+    /// Whether the linear weights are stored as f16 on the GPU.
+    pub fn weights_f16(&self) -> bool {
+        self.model.weights_f16()
+    }
+
+    /// The checkpoint tensors held as f16 (empty with f32 weights).
+    pub fn f16_tensors(&self) -> &[String] {
+        &self.model.f16_tensors
+    }
+
+    /// GPU memory taken by the weights, in bytes.
+    pub fn weight_bytes(&self) -> u64 {
+        self.model.weight_bytes
     }
 
     /// Backend and adapter name, e.g. `Vulkan: llvmpipe (LLVM 19.1.7, 256 bits) (...)`.

@@ -22,6 +22,8 @@ use crate::GpuError;
 /// matmul's B tiles).
 pub struct Lin {
     pub wt: wgpu::Buffer,
+    /// `wt` holds f16 values (`Gpu::f16_weights` at upload).
+    pub wt_f16: bool,
     pub b: wgpu::Buffer,
     pub din: usize,
     pub dout: usize,
@@ -36,6 +38,8 @@ pub struct Norm {
 struct Loader<'a> {
     ck: &'a Checkpoint,
     gpu: &'a Gpu,
+    /// Names of the tensors stored as f16.
+    f16_names: std::cell::RefCell<Vec<String>>,
 }
 
 impl Loader<'_> {
@@ -58,7 +62,16 @@ impl Loader<'_> {
                 wt[i * dout + o] = w[o * din + i];
             }
         }
-        Ok(Lin { wt: self.gpu.upload(prefix, &wt), b: self.buf(&format!("{prefix}.bias"))?, din, dout })
+        // The linear layers hold almost all of the weights (the rest are norms, biases and a
+        // few small convolutions), so they alone are stored as f16 when asked.
+        let (wt, wt_f16) = if self.gpu.f16_weights() {
+            let h: Vec<u16> = wt.iter().map(|&x| half::f16::from_f32(x).to_bits()).collect();
+            self.f16_names.borrow_mut().push(format!("{prefix}.weight"));
+            (self.gpu.upload(prefix, &h), true)
+        } else {
+            (self.gpu.upload(prefix, &wt), false)
+        };
+        Ok(Lin { wt, wt_f16, b: self.buf(&format!("{prefix}.bias"))?, din, dout })
     }
 
     fn norm(&self, prefix: &str) -> Result<Norm> {
@@ -76,7 +89,7 @@ pub fn linear(gpu: &Gpu, x: &wgpu::Buffer, x_off: usize, rows: usize, l: &Lin, a
 /// [`linear`] into `y` at `y_off`, optionally added to what is there (residuals).
 #[allow(clippy::too_many_arguments)]
 pub fn linear_into(gpu: &Gpu, x: &wgpu::Buffer, x_off: usize, rows: usize, l: &Lin, act: Act, y: &wgpu::Buffer, y_off: usize, accumulate: bool) -> Result<()> {
-    let mut mm = Matmul::new(rows, l.dout, l.din, View::rows(x, x_off, l.din), View::rows(&l.wt, 0, l.dout), View::rows(y, y_off, l.dout));
+    let mut mm = Matmul::new(rows, l.dout, l.din, View::rows(x, x_off, l.din), View::rows(&l.wt, 0, l.dout).half(l.wt_f16), View::rows(y, y_off, l.dout));
     mm.bias = Bias::Cols(&l.b, 0);
     mm.act = act;
     mm.accumulate = accumulate;
@@ -242,6 +255,10 @@ pub enum UncMode {
 
 pub struct GpuModel {
     pub cfg: Sam2Config,
+    /// Bytes of GPU memory the weights take (f16 linear weights halve most of it).
+    pub weight_bytes: u64,
+    /// Checkpoint tensors stored as f16 (empty with f32 weights).
+    pub f16_tensors: Vec<String>,
     patch_w: wgpu::Buffer,
     patch_b: wgpu::Buffer,
     pos_embed: wgpu::Buffer,
@@ -285,7 +302,8 @@ pub struct GpuModel {
 impl GpuModel {
     /// Uploads the weights of `cfg` from `ck` (already checked by `Checkpoint::build_model`).
     pub fn new(gpu: &Gpu, ck: &Checkpoint, cfg: &Sam2Config) -> Result<Self> {
-        let ld = Loader { ck, gpu };
+        let ld = Loader { ck, gpu, f16_names: Default::default() };
+        let uploaded_before = gpu.uploaded_bytes();
         let hc = &cfg.hiera;
         let t = "image_encoder.trunk";
         // Hiera blocks: the same schedule as HieraTrunk::new.
@@ -456,7 +474,15 @@ impl GpuModel {
             obj_head: (0..3).map(|i| ld.lin(&format!("{md}.pred_obj_score_head.layers.{i}"))).collect::<Result<Vec<_>>>()?,
             jump: gpu.upload("pcg_jump", &bayes::pcg_jump_table()),
             n_tokens,
+            // Last: every upload above has happened (fields are evaluated in order).
+            weight_bytes: gpu.uploaded_bytes() - uploaded_before,
+            f16_tensors: ld.f16_names.take(),
         })
+    }
+
+    /// Whether the linear weights were uploaded as f16.
+    pub fn weights_f16(&self) -> bool {
+        !self.f16_tensors.is_empty()
     }
 
     /// Hiera trunk outputs, high resolution first: `(buffer, h, w, channels)`.

@@ -220,7 +220,9 @@ fn cpu_backend(model: &LoadedModel) -> Result<Backend, JsError> {
 #[cfg(feature = "gpu")]
 async fn gpu_backend(model: &LoadedModel) -> Result<(Backend, String), WebError> {
     let g = ruac_gpu::GpuPredictor::new(&model.checkpoint, &model.cfg).await.map_err(|e| WebError::Gpu(e.to_string()))?;
-    let label = format!("WebGPU ({})", g.adapter_info());
+    // f16 weights where the adapter offers shader-f16 (half the weight memory).
+    let weights = if g.weights_f16() { "f16 weights" } else { "f32 weights" };
+    let label = format!("WebGPU ({}) · {weights}, {:.1} MB", g.adapter_info(), g.weight_bytes() as f64 / 1e6);
     Ok((Backend::Gpu(Box::new(g)), label))
 }
 

@@ -6,6 +6,14 @@ use crate::gpu::{Gpu, Result};
 pub const NAME: &str = "matmul";
 pub const SRC: &str = concat!(include_str!("common.wgsl"), include_str!("matmul.wgsl"));
 
+/// The variant whose B operand is `f16` (weights on adapters with `shader-f16`, halving their
+/// memory and bandwidth); compiled by `Gpu::new` only where the feature exists.
+pub const NAME_F16: &str = "matmul_wf16";
+
+pub fn src_f16() -> String {
+    format!("enable f16;\n{}", SRC.replace("alias BT = f32;", "alias BT = f16;"))
+}
+
 /// Activation applied after bias (codes of `common.wgsl::activate`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Act {
@@ -23,16 +31,22 @@ pub struct View<'a> {
     pub bs: usize,
     pub s0: usize,
     pub s1: usize,
+    /// Elements are `f16` (only B may be: weights uploaded by `Gpu::upload_weights`).
+    pub f16: bool,
 }
 
 impl<'a> View<'a> {
     /// A contiguous row-major `rows x cols` matrix at `off`.
     pub fn rows(buf: &'a wgpu::Buffer, off: usize, cols: usize) -> Self {
-        Self { buf, off, bs: 0, s0: cols, s1: 1 }
+        Self { buf, off, bs: 0, s0: cols, s1: 1, f16: false }
     }
     /// The transpose of a contiguous row-major matrix with `cols` columns.
     pub fn transposed(buf: &'a wgpu::Buffer, off: usize, cols: usize) -> Self {
-        Self { buf, off, bs: 0, s0: 1, s1: cols }
+        Self { buf, off, bs: 0, s0: 1, s1: cols, f16: false }
+    }
+    pub fn half(mut self, f16: bool) -> Self {
+        self.f16 = f16;
+        self
     }
     pub fn batch_stride(mut self, bs: usize) -> Self {
         self.bs = bs;
@@ -84,11 +98,15 @@ pub fn matmul(gpu: &Gpu, mm: &Matmul) -> Result<()> {
         mm.act as u32, mm.accumulate as u32, f(mm.alpha), u(bias_off)?,
     ];
     let bufs = [mm.a.buf, mm.b.buf, bias_buf, mm.c.buf];
+    if mm.a.f16 || mm.c.f16 {
+        return Err(crate::GpuError::Internal("only the B operand of a matmul may be f16".into()));
+    }
+    let name = if mm.b.f16 { NAME_F16 } else { NAME };
     if gpu.is_cpu() {
         let groups = (u(mm.n.div_ceil(32))?, u(mm.m.div_ceil(32))?, u(mm.batch)?);
-        gpu.dispatch((NAME, "matmul_direct"), &params, &bufs, groups)
+        gpu.dispatch((name, "matmul_direct"), &params, &bufs, groups)
     } else {
         let groups = (u(mm.n.div_ceil(64))?, u(mm.m.div_ceil(64))?, u(mm.batch)?);
-        gpu.dispatch((NAME, "matmul"), &params, &bufs, groups)
+        gpu.dispatch((name, "matmul"), &params, &bufs, groups)
     }
 }

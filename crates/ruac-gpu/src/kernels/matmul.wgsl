@@ -1,6 +1,9 @@
 // Batched, strided C = act(alpha * A B + bias) (+ C if accumulate), 64x64 tiles,
 // 16x16 threads each computing 4x4 outputs. Strides let one kernel read transposed
 // operands (attention keys, z^T in the Bayesian head) without copies.
+// B's element type: f16 in the `matmul_wf16` variant (weights stored in half precision on
+// adapters with shader-f16); every product and sum stays f32.
+alias BT = f32;
 struct P {
     m: u32, n: u32, k: u32, bias_mode: u32,
     a_off: u32, a_bs: u32, a_rs: u32, a_ks: u32,
@@ -10,7 +13,7 @@ struct P {
 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<BT>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
@@ -48,7 +51,7 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
             let gk = k0 + kk;
             let gc = col0 + cc;
             var v = 0.0;
-            if (gk < p.k && gc < p.n) { v = b[bbase + gk * p.b_ks + gc * p.b_ns]; }
+            if (gk < p.k && gc < p.n) { v = f32(b[bbase + gk * p.b_ks + gc * p.b_ns]); }
             Bs[kk * BN + cc] = v;
         }
         workgroupBarrier();
@@ -109,10 +112,10 @@ fn matmul_direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
         let a2 = a[abase + rows[2] * p.a_rs + kk * p.a_ks];
         let a3 = a[abase + rows[3] * p.a_rs + kk * p.a_ks];
         let bk = bbase + kk * p.b_ks;
-        let b0 = b[bk + cols[0] * p.b_ns];
-        let b1 = b[bk + cols[1] * p.b_ns];
-        let b2 = b[bk + cols[2] * p.b_ns];
-        let b3 = b[bk + cols[3] * p.b_ns];
+        let b0 = f32(b[bk + cols[0] * p.b_ns]);
+        let b1 = f32(b[bk + cols[1] * p.b_ns]);
+        let b2 = f32(b[bk + cols[2] * p.b_ns]);
+        let b3 = f32(b[bk + cols[3] * p.b_ns]);
         acc[0] += a0 * b0; acc[1] += a0 * b1; acc[2] += a0 * b2; acc[3] += a0 * b3;
         acc[4] += a1 * b0; acc[5] += a1 * b1; acc[6] += a1 * b2; acc[7] += a1 * b3;
         acc[8] += a2 * b0; acc[9] += a2 * b1; acc[10] += a2 * b2; acc[11] += a2 * b3;
