@@ -36,13 +36,13 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use ruac_core::checkpoint::{Checkpoint, BAYES_HEAD_PREFIX};
-use ruac_core::image_io::RgbImage;
 use ruac_core::model::mask_decoder::gather_tokens;
 use ruac_core::model::{BayesHeadConfig, ImageFeatures, Sam2Config, Sam2Model};
 use ruac_core::predictor::{PointLabel, Predictor, Prompt, UncertaintyMode};
 use serde_json::{json, Value};
 
-type Res<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+mod common;
+use common::{bench_image, fnv1a, proc_status_kb, reset_peak_rss, set_threads, stats, time_it, Res};
 
 struct Args {
     weights: String,
@@ -87,69 +87,6 @@ fn parse_args() -> Res<Args> {
     Ok(a)
 }
 
-/// The benchmark image; `tools/bench_compare.py` builds the same bytes (integer formula).
-fn bench_image(s: usize) -> RgbImage {
-    let (w, h) = (s, s);
-    let (cx, cy, r) = (w * 2 / 5, h * 2 / 5, w / 6);
-    let mut data = Vec::with_capacity(w * h * 3);
-    for y in 0..h {
-        for x in 0..w {
-            let dx = x as i64 - cx as i64;
-            let dy = y as i64 - cy as i64;
-            let px = if dx * dx + dy * dy <= (r * r) as i64 {
-                [220, 30, 40]
-            } else if x >= w * 3 / 5 && x <= w * 9 / 10 && y >= h / 10 && y <= h / 2 {
-                [25, 60, 210]
-            } else {
-                [(x * 255 / (w - 1)) as u8, (y * 255 / (h - 1)) as u8, (255 - (x + y) * 255 / (w + h - 2)) as u8]
-            };
-            data.extend_from_slice(&px);
-        }
-    }
-    RgbImage::new(w, h, data).expect("valid benchmark image")
-}
-
-fn fnv1a(bytes: &[u8]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{h:016x}")
-}
-
-/// A field of /proc/self/status, in kB (Linux only).
-fn proc_status_kb(field: &str) -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok())
-}
-
-fn reset_peak_rss() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
-/// Runs `f` `warmup` times untimed, then `reps` times; returns the times in seconds.
-fn time_it(warmup: usize, reps: usize, mut f: impl FnMut() -> Res<()>) -> Res<Vec<f64>> {
-    for _ in 0..warmup {
-        f()?;
-    }
-    let mut times = Vec::with_capacity(reps);
-    for _ in 0..reps {
-        let t = Instant::now();
-        f()?;
-        times.push(t.elapsed().as_secs_f64());
-    }
-    Ok(times)
-}
-
-fn stats(times: &[f64]) -> Value {
-    let mut v = times.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    let median = if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) };
-    json!({ "median_s": median, "min_s": v[0], "max_s": v[n - 1], "times_s": times })
-}
-
 /// What `Predictor::predict` does minus the uncertainty map, with the public model API.
 /// Returns (masks `K,H,W`, IoU, low-res logits `K,h,w`).
 fn predict_no_uncertainty(model: &Sam2Model, feats: &ImageFeatures, orig_hw: (usize, usize), point: (f32, f32)) -> Res<(Tensor, Vec<f32>, Tensor)> {
@@ -181,14 +118,7 @@ fn summary(masks: &Tensor, iou: &[f32], low: &Tensor) -> Res<Value> {
 
 fn main() -> Res<()> {
     let args = parse_args()?;
-    match std::env::var("RAYON_NUM_THREADS") {
-        Ok(v) if v.parse::<usize>().ok() != Some(args.threads) => {
-            return Err(format!("RAYON_NUM_THREADS={v} but --threads {}: set them alike", args.threads).into());
-        }
-        Ok(_) => {}
-        // No candle (or rayon) call has run yet, so the variable takes effect everywhere.
-        Err(_) => std::env::set_var("RAYON_NUM_THREADS", args.threads.to_string()),
-    }
+    set_threads(args.threads)?;
     let dev = Device::Cpu;
     let mut cfg = Sam2Config::by_name(&args.config).ok_or_else(|| format!("unknown configuration {}", args.config))?;
     if let Some(s) = args.image_size {
@@ -236,11 +166,12 @@ fn main() -> Res<()> {
 
     let feats = predictor.features().ok_or("no features after set_image")?.clone();
     let orig_hw = predictor.orig_hw();
+    let sam2 = predictor.model.sam2().ok_or("not a SAM 2.1 model")?;
     timings.insert(
         "predict_no_unc".into(),
-        stats(&time_it(args.warmup, args.reps, || predict_no_uncertainty(&predictor.model, &feats, orig_hw, point).map(|_| ()))?),
+        stats(&time_it(args.warmup, args.reps, || predict_no_uncertainty(sam2, &feats, orig_hw, point).map(|_| ()))?),
     );
-    let (m, iou, low) = predict_no_uncertainty(&predictor.model, &feats, orig_hw, point)?;
+    let (m, iou, low) = predict_no_uncertainty(sam2, &feats, orig_hw, point)?;
     let own_head = summary(&m, &iou, &low)?;
 
     // SAM 2.1's hypernetwork head on the same weights (the PyTorch baseline's computation).

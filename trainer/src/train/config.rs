@@ -108,6 +108,9 @@ pub struct LrSection {
     pub head: [f64; 2],
     pub attackers: [f64; 2],
     pub vision: [f64; 2],
+    /// Linear warm-up steps for every group (0, as the release; a model trained from
+    /// scratch needs some).
+    pub warmup: usize,
 }
 
 impl Default for LrSection {
@@ -117,6 +120,7 @@ impl Default for LrSection {
             head: [1e-4, 1e-5],
             attackers: [1e-3, 1e-4],
             vision: [1e-7, 1e-8],
+            warmup: 0,
         }
     }
 }
@@ -127,6 +131,7 @@ impl LrSection {
             lr_start: which[0],
             lr_end: which[1],
             weight_decay: wd,
+            warmup: self.warmup,
         }
     }
 }

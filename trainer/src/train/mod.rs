@@ -186,6 +186,20 @@ pub struct StepLog {
     pub lr_head: f64,
     pub lr_base: f64,
     pub seconds: f64,
+    /// Where the step's time went (seconds): sampling and preprocessing, the attackers'
+    /// forward, both branches' forward with their losses, the backward pass (and gradient
+    /// accumulation), the optimiser. `tools/bench_train.py` summarises them.
+    #[serde(default)]
+    pub time: StepTimes,
+}
+
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct StepTimes {
+    pub data: f64,
+    pub attack: f64,
+    pub forward: f64,
+    pub backward: f64,
+    pub optim: f64,
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -335,12 +349,21 @@ pub fn run(args: TrainArgs) -> Result<()> {
             ..Default::default()
         };
         let accum = cfg.train.grad_accum;
+        let mut tm = StepTimes::default();
+        let lap = |t: &mut Instant| {
+            let now = Instant::now();
+            let d = (now - *t).as_secs_f64();
+            *t = now;
+            d
+        };
         for micro in 0..accum {
+            let mut t = Instant::now();
             let index = (step * accum + micro) as u64;
             let mut rng = Pcg32::new(cfg.train.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
             let (img, masks) = source.sample(index, &mut rng)?;
             let s = mcfg.image_size;
             let x = Tensor::from_vec(preprocess(&img, s), (1, 3, s, s), &Device::Cpu)?;
+            tm.data += lap(&mut t);
             let clean = run_branch(&model, &x, &masks, &cfg.loss, false, &mut rng)?;
             let mut loss = (&clean.seg * clean_w)?;
             rec.clean_seg += clean.seg.to_scalar::<f32>()? as f64 / accum as f64;
@@ -349,8 +372,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 loss = (loss + (kl * w.kl)?)?;
                 rec.kl += kl.to_scalar::<f32>()? as f64 / accum as f64;
             }
+            tm.forward += lap(&mut t);
             if adv_on {
                 let adv = attackers.attack(&model, &x, &masks, &mut rng)?;
+                tm.attack += lap(&mut t);
                 let b = run_branch(&model, &adv.image, &adv.masks, &cfg.loss, true, &mut rng)?;
                 let mut a = b.seg.clone();
                 if let Some(kl) = &b.kl {
@@ -363,6 +388,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 rec.adv_seg += b.seg.to_scalar::<f32>()? as f64 / accum as f64;
                 rec.iou_adv += b.iou_first as f64 / accum as f64;
                 loss = (loss + (a * w.adv)?)?;
+                tm.forward += lap(&mut t);
             }
             rec.loss += loss.to_scalar::<f32>()? as f64 / accum as f64;
             let g = (loss / accum as f64)?.backward()?;
@@ -377,8 +403,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
                     *e = (&*e + &gv)?;
                 }
             }
+            tm.backward += lap(&mut t);
         }
+        let t_opt = Instant::now();
         rec.grad_norm = opt.step(&grads, cfg.train.clip_grad_norm, total)?;
+        tm.optim = t_opt.elapsed().as_secs_f64();
+        rec.time = tm;
         rec.lr_head = cfg.lr.group(cfg.lr.head, 0.0).lr(step, total);
         rec.lr_base = cfg.lr.group(cfg.lr.base, 0.0).lr(step, total);
         rec.seconds = t0.elapsed().as_secs_f64();

@@ -5,19 +5,27 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Result};
 use candle_core::{Tensor, Var};
 
-/// One learning-rate group: cosine from `lr_start` to `lr_end` over the run.
+/// One learning-rate group: cosine from `lr_start` to `lr_end` over the run, after an
+/// optional linear warm-up.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Group {
     pub lr_start: f64,
     pub lr_end: f64,
     pub weight_decay: f64,
+    /// Steps of linear warm-up (the rate is scaled by `(step + 1) / warmup`).
+    pub warmup: usize,
 }
 
 impl Group {
     /// Learning rate at `step` (0-based) of `total`.
     pub fn lr(&self, step: usize, total: usize) -> f64 {
         let t = step as f64 / total.max(1) as f64;
-        self.lr_end + 0.5 * (self.lr_start - self.lr_end) * (1.0 + (std::f64::consts::PI * t).cos())
+        let cos = self.lr_end + 0.5 * (self.lr_start - self.lr_end) * (1.0 + (std::f64::consts::PI * t).cos());
+        if step < self.warmup {
+            cos * (step + 1) as f64 / self.warmup as f64
+        } else {
+            cos
+        }
     }
 }
 
@@ -106,5 +114,24 @@ impl AdamW {
             s.v = s.v.detach();
         }
         Ok(norm)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Group;
+
+    #[test]
+    fn cosine_schedule_with_warmup_by_hand() {
+        let g = Group { lr_start: 1.0, lr_end: 0.0, weight_decay: 0.0, warmup: 4 };
+        // Cosine alone: 1 at the start, 0.5 half-way, cos(π/4) mapped at a quarter.
+        let c = |t: f64| 0.5 * (1.0 + (std::f64::consts::PI * t).cos());
+        let want = [c(0.0) * 0.25, c(0.01) * 0.5, c(0.02) * 0.75, c(0.03), c(0.04)];
+        for (step, w) in want.iter().enumerate() {
+            assert!((g.lr(step, 100) - w).abs() < 1e-12, "step {step}: {} vs {w}", g.lr(step, 100));
+        }
+        assert!((g.lr(50, 100) - 0.5).abs() < 1e-12);
+        let flat = Group { warmup: 0, ..g };
+        assert_eq!(flat.lr(0, 100), 1.0);
     }
 }
