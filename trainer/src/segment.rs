@@ -11,10 +11,12 @@ use ruac_core::viz;
 
 #[derive(Args, Debug)]
 pub struct SegmentArgs {
-    /// Checkpoint: SAM 2.1 `.pt`/`.safetensors` or a RUAC `model.safetensors`.
+    /// Checkpoint: SAM 2.1 `.pt`/`.safetensors`, a RUAC `model.safetensors`, or a SAM 1
+    /// family `.pth`/`.safetensors` (SAM ViT, MobileSAM, LiteMedSAM; with or without RUAC's head).
     #[arg(long)]
     pub weights: PathBuf,
-    /// Configuration name (tiny, small, base_plus, large, micro); inferred when omitted.
+    /// Configuration name (tiny, small, base_plus, large, micro; SAM 1: vit_b, vit_l, vit_h,
+    /// mobile_sam, lite_medsam); inferred when omitted.
     #[arg(long)]
     pub config: Option<String>,
     /// Input resolution of the encoder (default: the configuration's).
@@ -76,8 +78,7 @@ pub fn run(a: SegmentArgs) -> Result<()> {
     }
     let device = Device::Cpu;
     let ck = Checkpoint::load(&a.weights)?;
-    let cfg = ck.config_for(a.config.as_deref(), a.image_size)?;
-    let model = ck.build_model(Some(cfg), &device)?;
+    let model = ck.build_base(a.config.as_deref(), a.image_size, &device)?;
     let img = RgbImage::open(&a.image)?;
     let mut pred = Predictor::new(model, device);
     pred.mode = if a.mc_samples == 0 {
@@ -121,8 +122,8 @@ pub fn run(a: SegmentArgs) -> Result<()> {
     let summary = serde_json::json!({
         "image": a.image.display().to_string(),
         "width": w, "height": h,
-        "model": pred.model.cfg.name,
-        "ruac_head": pred.model.cfg.bayes_head.is_some(),
+        "model": pred.model.name(),
+        "ruac_head": pred.model.has_bayes_head(),
         "iou_predictions": out.iou,
         "best_mask": best,
         "mask_tokens": out.tokens,
@@ -130,12 +131,12 @@ pub fn run(a: SegmentArgs) -> Result<()> {
         "mask_area_px": bin.iter().filter(|b| **b).count(),
         "uncertainty": {
             // Plain SAM 2.1 has no posterior: its map is the entropy of its own probability.
-            "mode": match (pred.model.cfg.bayes_head.is_some(), out.mode) {
+            "mode": match (pred.model.has_bayes_head(), out.mode) {
                 (false, _) => "sam_sigmoid_entropy",
                 (true, UncertaintyMode::MonteCarlo { .. }) => "monte_carlo",
                 (true, UncertaintyMode::Analytic) => "analytic",
             },
-            "samples": match out.mode { UncertaintyMode::MonteCarlo { samples, .. } if pred.model.cfg.bayes_head.is_some() => samples, _ => 0 },
+            "samples": match out.mode { UncertaintyMode::MonteCarlo { samples, .. } if pred.model.has_bayes_head() => samples, _ => 0 },
             "unit": out.mode.unit(),
             "mean": unc[best].iter().sum::<f32>() / unc[best].len() as f32,
             "npy": "uncertainty.npy (K x H x W, float32)",

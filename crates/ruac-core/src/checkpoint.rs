@@ -416,6 +416,50 @@ impl Checkpoint {
     }
 }
 
+impl Checkpoint {
+    /// True for SAM 1 family checkpoints (SAM ViT, MobileSAM, LiteMedSAM): a patch embedding
+    /// directly under `image_encoder` (SAM 2.1 has it under `image_encoder.trunk`).
+    pub fn is_sam1(&self) -> bool {
+        self.tensors.contains_key("image_encoder.patch_embed.seq.0.c.weight")
+            || self.tensors.contains_key("image_encoder.patch_embed.proj.weight")
+    }
+
+    /// Builds whichever family the checkpoint holds, for [`crate::predictor::Predictor`]:
+    /// `config` names the configuration (inferred when `None`); `image_size` applies to
+    /// SAM 2.1 only (SAM 1 encoders have fixed position tables).
+    pub fn build_base(
+        &self,
+        config: Option<&str>,
+        image_size: Option<usize>,
+        device: &Device,
+    ) -> Result<crate::predictor::BaseModel> {
+        if !self.is_sam1() {
+            let cfg = self.config_for(config, image_size)?;
+            return Ok(self.build_model(Some(cfg), device)?.into());
+        }
+        let cfg = match config {
+            Some(name) => Sam1Config::by_name(name)
+                .ok_or_else(|| {
+                    Error::UnknownConfig(format!(
+                        "{name:?} is no SAM 1 configuration (vit_b, vit_l, vit_h, mobile_sam, lite_medsam)"
+                    ))
+                })?
+                .with_bayes_head(self.tensors.keys().any(|k| k.starts_with("mask_decoder.pixel_bndl."))),
+            None => self.infer_sam1_config()?,
+        };
+        if let Some(s) = image_size {
+            if s != cfg.image_size() {
+                return Err(Error::Invalid(format!(
+                    "image size {s}: the SAM 1 model {} takes {} px only",
+                    cfg.name,
+                    cfg.image_size()
+                )));
+            }
+        }
+        Ok(self.build_sam1(Some(cfg), device)?.into())
+    }
+}
+
 /// The `__metadata__` map of safetensors bytes (empty when absent or unreadable).
 fn st_metadata(bytes: &[u8]) -> HashMap<String, String> {
     safetensors::SafeTensors::read_metadata(bytes)

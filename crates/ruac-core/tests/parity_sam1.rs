@@ -12,6 +12,8 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 use ruac_core::checkpoint::Checkpoint;
+use ruac_core::image_io::{resize_pil_bilinear, sam1_preprocess_shape, Preprocessing, RgbImage};
+use ruac_core::predictor::{pixel_uncertainty, PointLabel, Predictor, Prompt, UncertaintyMode};
 use ruac_core::model::mask_decoder::PixelHead;
 use ruac_core::model::sam1::{
     Sam1Config, Sam1DecoderConfig, Sam1EncoderConfig, Sam1ImageEncoder, Sam1Model, TinyVit, TinyVitConfig, VitConfig,
@@ -138,12 +140,10 @@ fn filled(dims: &[usize], phase: f32, scale: f32) -> Tensor {
     Tensor::from_vec(v, dims, &Device::Cpu).unwrap()
 }
 
-#[test]
-fn bayesian_head_on_sam1_decoder_gives_the_weibull_mean_logits() {
-    let io = load_io("sam1_tiny_io.safetensors");
-    let (c, d) = (4usize, 32usize);
-    let p = "mask_decoder.pixel_bndl.";
-    let head: HashMap<String, Tensor> = [
+/// Seeded-looking values for a Bayesian pixel head (`c` pixel channels, token width `d`)
+/// under the SAM 1 decoder's name `mask_decoder.pixel_bndl`.
+fn bayes_head_tensors(c: usize, d: usize) -> HashMap<String, Tensor> {
+    [
         ("linear_add.0.weight", filled(&[c, c], 0.1, 1.0)),
         ("linear_add.0.bias", filled(&[c], 0.5, 0.3)),
         ("linear_k.0.weight", filled(&[1, c], 0.9, 0.5)),
@@ -155,8 +155,16 @@ fn bayesian_head_on_sam1_decoder_gives_the_weibull_mean_logits() {
         ("linear.bias", Tensor::new(&[0.3f32, 0.8], &Device::Cpu).unwrap()),
     ]
     .into_iter()
-    .map(|(k, v)| (format!("{p}{k}"), v))
-    .collect();
+    .map(|(k, v)| (format!("mask_decoder.pixel_bndl.{k}"), v))
+    .collect()
+}
+
+#[test]
+fn bayesian_head_on_sam1_decoder_gives_the_weibull_mean_logits() {
+    let io = load_io("sam1_tiny_io.safetensors");
+    let (c, d) = (4usize, 32usize);
+    let p = "mask_decoder.pixel_bndl.";
+    let head = bayes_head_tensors(c, d);
     let m = vit_model(Some(head.clone()));
     assert!(matches!(m.mask_decoder.pixel_head, PixelHead::Bayesian(_)));
     // The hypernetwork MLPs of the base checkpoint are then known and unused.
@@ -200,4 +208,92 @@ fn bayesian_head_on_sam1_decoder_gives_the_weibull_mean_logits() {
     let d_max = max_abs_diff(&out.masks, &want);
     eprintln!("bayes mean logits: max abs error {d_max:.3e}");
     assert!(d_max <= TOL, "Bayesian mean logits off by {d_max}");
+}
+
+/// `t[:, ::2, ::2]` of a `K, H, W` tensor (odd sides keep their last row / column).
+fn every2(t: &Tensor) -> Tensor {
+    let (k, h, w) = t.dims3().unwrap();
+    let t = t.pad_with_zeros(1, 0, h % 2).unwrap().pad_with_zeros(2, 0, w % 2).unwrap();
+    let (h2, w2) = (h.div_ceil(2), w.div_ceil(2));
+    t.reshape((k, h2, 2, w2, 2)).unwrap().narrow(2, 0, 1).unwrap().narrow(4, 0, 1).unwrap().reshape((k, h2, w2)).unwrap()
+}
+
+fn rgb_of(io: &HashMap<String, Tensor>, key: &str) -> RgbImage {
+    let t = get(io, key).to_dtype(DType::U8).unwrap();
+    let (h, w, _) = t.dims3().unwrap();
+    RgbImage::new(w, h, t.flatten_all().unwrap().to_vec1::<u8>().unwrap()).unwrap()
+}
+
+/// `Predictor` with a SAM 1 ViT model end to end against segment_anything's `SamPredictor`
+/// on a 130 x 90 image: Pillow's resize to the longest side, normalisation and padding,
+/// prompts through `apply_coords`, and `postprocess_masks` (to the input square, crop, to
+/// the image).
+#[test]
+fn sam1_predictor_matches_sam_predictor_on_a_non_square_image() {
+    let io = load_io("sam1_predictor_io.safetensors");
+    let img = rgb_of(&io, "vitp.image");
+    let (h, w) = (img.height, img.width);
+    let resized = rgb_of(&io, "vitp.input_image");
+    assert_eq!(sam1_preprocess_shape((h, w), 64), (resized.height, resized.width));
+    let ours = resize_pil_bilinear(&img, resized.width, resized.height);
+    let off = ours.data.iter().zip(&resized.data).map(|(a, b)| (*a as i32 - *b as i32).abs()).max().unwrap();
+    assert_eq!(off, 0, "Pillow resize differs by {off} levels");
+
+    let mut pred = Predictor::new(vit_model(None), Device::Cpu);
+    assert_eq!(pred.model.preprocessing(), Preprocessing::Sam1);
+    pred.set_image(&img).unwrap();
+    for case in 0..2 {
+        let key = |k: &str| format!("vitp.case{case}.{k}");
+        let pts = get(&io, &key("points")).to_vec2::<f32>().unwrap();
+        let labels = get(&io, &key("labels")).to_vec1::<f32>().unwrap();
+        let points = pts
+            .iter()
+            .zip(&labels)
+            .map(|(p, &l)| (p[0], p[1], if l == 1.0 { PointLabel::Positive } else { PointLabel::Negative }))
+            .collect();
+        let bbox = io.get(&key("box")).map(|b| {
+            let b = b.to_vec1::<f32>().unwrap();
+            [b[0], b[1], b[2], b[3]]
+        });
+        let out = pred.predict(&Prompt { points, bbox, mask_input: None, multimask: case == 0 }).unwrap();
+        let k = if case == 0 { 3 } else { 1 };
+        assert_eq!(out.masks.dims(), &[k, h, w]);
+        report(&key("iou"), &Tensor::new(out.iou.as_slice(), &Device::Cpu).unwrap(), get(&io, &key("iou")), TOL);
+        report(&key("low_res"), &out.low_res_logits, &get(&io, &key("low_res")).clamp(-32f32, 32f32).unwrap(), TOL);
+        report(&key("final_logits"), &every2(&out.masks), get(&io, &key("masks_sub")), TOL);
+    }
+}
+
+/// The Bayesian head on a SAM 1 model gives the SAM 2 predictor's uncertainty maps: the
+/// same function of the decoder's outputs, resized as the logits are.
+#[test]
+fn sam1_predictor_uncertainty_with_bayesian_head() {
+    let io = load_io("sam1_predictor_io.safetensors");
+    let head = bayes_head_tensors(4, 32);
+    let img = rgb_of(&io, "vitp.image");
+    let mut pred = Predictor::new(vit_model(Some(head)), Device::Cpu);
+    assert!(pred.model.has_bayes_head());
+    pred.set_image(&img).unwrap();
+    let prompt = Prompt { bbox: Some([20.0, 10.0, 120.0, 80.0]), multimask: true, ..Default::default() };
+    let m = pred.model.sam1().unwrap().clone();
+    let emb = pred.sam1_embedding().unwrap().clone();
+    // The box as the predictor places it (x * 64/130, y * 44/90).
+    let (sx, sy) = (64.0 / 130.0, 44.0 / 90.0);
+    let b = [20.0 * sx, 10.0 * sy, 120.0 * sx, 80.0 * sy].map(|v: f64| v as f32);
+    let (sparse, dense) = m.embed_prompts(None, Some(&Tensor::new(&[b], &Device::Cpu).unwrap()), None).unwrap();
+    let dec = m.predict_masks(&emb, &sparse, &dense).unwrap();
+    for mode in [UncertaintyMode::MonteCarlo { samples: 5, seed: 3 }, UncertaintyMode::Analytic] {
+        pred.mode = mode;
+        let out = pred.predict(&prompt).unwrap();
+        let want = pixel_uncertainty(&m.mask_decoder.pixel_head, &dec.masks, &dec.upscaled, &dec.mask_tokens, mode)
+            .unwrap()
+            .narrow(1, 1, 3)
+            .unwrap();
+        report("uncertainty_low_res", &out.uncertainty_low_res.unsqueeze(0).unwrap(), &want, 1e-6);
+        assert_eq!(out.uncertainty.dims(), &[3, img.height, img.width]);
+        let v = out.uncertainty.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let max = mode.max_value() + 1e-5;
+        assert!(v.iter().all(|x| (0.0..=max).contains(x)), "uncertainty outside 0..{max}");
+        assert!(v.iter().any(|&x| x > 1e-3), "uncertainty map is flat zero");
+    }
 }

@@ -484,8 +484,7 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
     let (mut source, model_name, unc_max) = match (&args.weights, &args.predictions) {
         (Some(w), None) => {
             let ck = ruac_core::checkpoint::Checkpoint::load(w)?;
-            let cfg = ck.config_for(args.config.as_deref(), args.image_size)?;
-            let model = ck.build_model(Some(cfg), &Device::Cpu)?;
+            let model = ck.build_base(args.config.as_deref(), args.image_size, &Device::Cpu)?;
             let mut pred = Predictor::new(model, Device::Cpu);
             pred.mode = if args.mc_samples == 0 {
                 UncertaintyMode::Analytic
