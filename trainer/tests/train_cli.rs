@@ -151,6 +151,13 @@ fn bad_configs_are_refused_with_the_reason() {
     std::fs::write(&p, "[model]\nconfig = \"micro\"\ninit = \"/nonexistent.pt\"\n[data]\nsource = \"procedural\"\n[attack]\nstyle = false\ndeform = false\n").unwrap();
     let o = train(&p, &dir.path().join("r3"), &[]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent.pt"), "{}", String::from_utf8_lossy(&o.stderr));
+    // A CUDA device in a CPU-only build names the feature to build with.
+    let ok = config(dir.path(), "ok", PLAIN, 1);
+    let o = train(&ok, &dir.path().join("r4"), &["--device", "cuda:0"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && (cfg!(feature = "cuda") || err.contains("--features cuda")), "{err}");
+    let o = train(&ok, &dir.path().join("r5"), &["--device", "tpu"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown device"), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 /// The committed trained models (docs/MODEL_CARD.md) load as exported and segment.

@@ -204,15 +204,11 @@ pub struct StepTimes {
 
 pub fn run(args: TrainArgs) -> Result<()> {
     let cfg = TrainConfig::load(&args.config)?;
+    // Every tensor of a step is created on the device of the image or the parameters, so
+    // the same code trains on the CPU or on CUDA (`--features cuda`); sampling, prompts and
+    // Weibull uniforms are drawn on the host and uploaded, keeping runs identical across
+    // devices up to float rounding.
     let dev = device(&args.device)?;
-    if !dev.is_cpu() {
-        // The step builds its prompt and draw tensors on the CPU; moving the whole step is
-        // not done yet, so refuse rather than silently train on the CPU.
-        bail!(
-            "training on {} is not supported by this build's step; use --device cpu",
-            args.device
-        );
-    }
     let mcfg = model_config(&cfg)?;
     let acfg = AttackersConfig {
         style: cfg.attack.style,
@@ -225,7 +221,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let cfg_text = cfg.to_toml()?;
 
     let (tensors, reused) = initial_tensors(&cfg, &mcfg, &acfg)?;
-    let store = ParamStore::new(tensors, |n| is_trained(n, &cfg))?;
+    let store = ParamStore::new_on(tensors, |n| is_trained(n, &cfg), &dev)?;
     let model = Sam2Model::new(&mcfg, store.vb(""))?;
     let attackers = Attackers::new(&mcfg, &acfg, &store)?;
     let mut opt = AdamW::new(
@@ -255,12 +251,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
         for s in &mut opt.slots {
             s.m =
                 l.m.get(&s.name)
-                    .cloned()
-                    .ok_or_else(|| anyhow!("checkpoint lacks optimiser state for {}", s.name))?;
+                    .ok_or_else(|| anyhow!("checkpoint lacks optimiser state for {}", s.name))?
+                    .to_device(&dev)?;
             s.v =
                 l.v.get(&s.name)
-                    .cloned()
-                    .ok_or_else(|| anyhow!("checkpoint lacks optimiser state for {}", s.name))?;
+                    .ok_or_else(|| anyhow!("checkpoint lacks optimiser state for {}", s.name))?
+                    .to_device(&dev)?;
         }
         opt.t = l.meta.step;
         start = l.meta.step;
@@ -362,7 +358,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             let mut rng = Pcg32::new(cfg.train.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
             let (img, masks) = source.sample(index, &mut rng)?;
             let s = mcfg.image_size;
-            let x = Tensor::from_vec(preprocess(&img, s), (1, 3, s, s), &Device::Cpu)?;
+            let x = Tensor::from_vec(preprocess(&img, s), (1, 3, s, s), &dev)?;
             tm.data += lap(&mut t);
             let clean = run_branch(&model, &x, &masks, &cfg.loss, false, &mut rng)?;
             let mut loss = (&clean.seg * clean_w)?;

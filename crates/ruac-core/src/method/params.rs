@@ -24,25 +24,39 @@ impl Param {
     }
 }
 
-/// Named parameters; cloning shares the variables.
-#[derive(Debug, Clone, Default)]
+/// Named parameters, all on one device; cloning shares the variables.
+#[derive(Debug, Clone)]
 pub struct ParamStore {
     pub params: BTreeMap<String, Param>,
+    device: Device,
+}
+
+impl Default for ParamStore {
+    fn default() -> Self {
+        Self { params: BTreeMap::new(), device: Device::Cpu }
+    }
 }
 
 impl ParamStore {
-    /// Each tensor becomes a variable when `trained(name)` says so, else stays frozen.
+    /// Each tensor becomes a variable when `trained(name)` says so, else stays frozen; on the CPU.
     pub fn new(tensors: BTreeMap<String, Tensor>, trained: impl Fn(&str) -> bool) -> Result<Self> {
+        Self::new_on(tensors, trained, &Device::Cpu)
+    }
+
+    /// [`ParamStore::new`] on `device` (a CUDA device for `trainer train --device cuda:N`):
+    /// the model built from [`ParamStore::vb`] then computes there.
+    pub fn new_on(tensors: BTreeMap<String, Tensor>, trained: impl Fn(&str) -> bool, device: &Device) -> Result<Self> {
         let mut params = BTreeMap::new();
         for (name, t) in tensors {
-            let p = if trained(&name) {
-                Param::Trained(Var::from_tensor(&t.to_dtype(DType::F32)?)?)
-            } else {
-                Param::Frozen(t.to_dtype(DType::F32)?)
-            };
+            let t = t.to_dtype(DType::F32)?.to_device(device)?;
+            let p = if trained(&name) { Param::Trained(Var::from_tensor(&t)?) } else { Param::Frozen(t) };
             params.insert(name, p);
         }
-        Ok(Self { params })
+        Ok(Self { params, device: device.clone() })
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
     }
 
     /// The trained variables, by name.
@@ -65,7 +79,7 @@ impl ParamStore {
                 .map(|(k, v)| (k.clone(), v.tensor().clone()))
                 .collect(),
         ));
-        let vb = VarBuilder::from_backend(Box::new(backend), DType::F32, Device::Cpu);
+        let vb = VarBuilder::from_backend(Box::new(backend), DType::F32, self.device.clone());
         if prefix.is_empty() {
             vb
         } else {
@@ -95,7 +109,7 @@ impl ParamStore {
                 )));
             }
             if let Param::Trained(v) = p {
-                v.set(&t.to_dtype(DType::F32)?)?;
+                v.set(&t.to_dtype(DType::F32)?.to_device(&self.device)?)?;
             }
         }
         Ok(())
