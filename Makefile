@@ -58,11 +58,13 @@ node_modules: package.json package-lock.json
 # clicks compared with the native reference, bad input, WebGPU and the CPU fallback.
 # The native numbers the page must reproduce (written by a ruac-web test, which
 # test-native has already run; rerun only when its inputs changed).
+# The SAM 1 case's model and numbers come from the same test run.
 REFERENCE := $(TARGET_DIR)/tmp/ruac-web-reference.json
-$(REFERENCE): web/models/ruac-micro.safetensors web/tests/fixtures/case.json $(wildcard crates/ruac-web/src/*.rs crates/ruac-web/tests/*.rs)
+REFERENCE_SAM1 := $(TARGET_DIR)/tmp/ruac-web-sam1-reference.json
+$(REFERENCE) $(REFERENCE_SAM1) &: web/models/ruac-micro.safetensors web/tests/fixtures/case.json crates/ruac-core/tests/fixtures/sam1_tiny_vit.safetensors $(wildcard crates/ruac-web/src/*.rs crates/ruac-web/tests/*.rs)
 	cargo test -p ruac-web --test native_reference
 
-test-browser: pkg node_modules $(REFERENCE)
+test-browser: pkg node_modules $(REFERENCE) $(REFERENCE_SAM1)
 	CARGO_TARGET_DIR=$(TARGET_DIR) node --test --test-concurrency=1 web/tests/browser.test.mjs
 
 # The wasm API on its own: wasm-bindgen-test in headless Chromium through Debian's

@@ -14,7 +14,8 @@ Outputs (in crates/ruac-core/tests/fixtures/):
                               microscopy crops from scikit-image with box prompts: inputs,
                               image-embedding summaries, low-res logits, IoU predictions.
 * sam1_tiny_vit.safetensors   a tiny random SAM 1 with the ViT encoder (segment_anything:
-                              windowed + global attention, relative positions, padding)
+                              windowed + global attention, relative positions, padding);
+                              its configuration as JSON in the metadata (`ruac_sam1_config`)
 * sam1_tiny_tinyvit.pt        a tiny random MobileSAM-style TinyViT encoder, bare state dict
 * sam1_tiny_io.safetensors    their reference inputs, intermediates and outputs
 * sam1_predictor_io.safetensors  the predictors end to end on NON-square images: LiteMedSAM
@@ -23,7 +24,8 @@ Outputs (in crates/ruac-core/tests/fixtures/):
                               a box, and the tiny ViT SAM through segment_anything's
                               `SamPredictor` (ResizeLongestSide, Pillow resize, padding,
                               `postprocess_masks`) with points and a box.
-                              `--only predictor` writes this file alone.
+                              `--only predictor` writes this file alone; `--only vit-metadata`
+                              rewrites sam1_tiny_vit.safetensors with its metadata (same tensors).
 * sam1_shapes.json            state_dict name -> shape of the official sam_vit_b/l/h
                               checkpoints (segment_anything.sam_model_registry), of
                               MobileSAM's mobile_sam.pt and of LiteMedSAM.
@@ -197,6 +199,20 @@ def randomise_(model: nn.Module, gen: torch.Generator) -> None:
 
 VIT_TINY = dict(img_size=64, patch_size=8, embed_dim=32, depth=3, num_heads=2, mlp_ratio=4,
                 out_chans=32, window_size=3, global_attn_indexes=[1])
+
+
+def vit_tiny_config_json() -> str:
+    """The tiny ViT SAM as ruac-core's `Sam1Config` (serde JSON), stored in the safetensors
+    metadata under `ruac_sam1_config`: shapes cannot tell its head counts."""
+    c = VIT_TINY
+    return json.dumps({
+        "name": "vit_tiny",
+        "encoder": {"Vit": {k: c[k] for k in ("img_size", "patch_size", "embed_dim", "depth", "num_heads",
+                                              "mlp_ratio", "window_size", "global_attn_indexes", "out_chans")}},
+        "decoder": {"transformer_dim": c["out_chans"], "num_multimask_outputs": 3, "transformer_depth": 2,
+                    "transformer_heads": 2, "transformer_mlp_dim": 64, "attention_downsample_rate": 2,
+                    "iou_head_depth": 3, "iou_head_hidden_dim": c["out_chans"], "bayes_head": False},
+    }, separators=(",", ":"))
 
 
 def build_vit_tiny() -> nn.Module:
@@ -436,8 +452,8 @@ def vit_predictor_io() -> dict:
     return io
 
 
-def save(tensors: dict, path: Path) -> None:
-    save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(path))
+def save(tensors: dict, path: Path, metadata: dict | None = None) -> None:
+    save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(path), metadata=metadata)
     print(f"wrote {path.relative_to(REPO)} ({path.stat().st_size:,} bytes)")
 
 
@@ -446,8 +462,14 @@ def main() -> int:
     only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
     with tempfile.TemporaryDirectory() as tmp:
         modeling = import_medsam_lite(Path(tmp))
-        if only not in (None, "predictor"):
-            sys.exit(f"--only {only}: only 'predictor' is supported")
+        if only not in (None, "predictor", "vit-metadata"):
+            sys.exit(f"--only {only}: only 'predictor' and 'vit-metadata' are supported")
+        if only == "vit-metadata":
+            from safetensors.torch import load_file
+
+            path = FIXTURES / "sam1_tiny_vit.safetensors"
+            save(load_file(str(path)), path, {"ruac_sam1_config": vit_tiny_config_json()})
+            return 0
         if only is None:
             write_all(modeling)
         save({**lite_medsam_predictor_io(modeling), **vit_predictor_io()}, FIXTURES / "sam1_predictor_io.safetensors")
@@ -458,7 +480,7 @@ def write_all(modeling) -> None:
     save(lite_medsam_io(modeling), FIXTURES / "lite_medsam_io.safetensors")
     gen = torch.Generator().manual_seed(SEED)
     vit_sd, vit_io = vit_tiny_io(gen)
-    save(vit_sd, FIXTURES / "sam1_tiny_vit.safetensors")
+    save(vit_sd, FIXTURES / "sam1_tiny_vit.safetensors", {"ruac_sam1_config": vit_tiny_config_json()})
     tv_sd, tv_io = tinyvit_tiny_io(modeling, gen)
     # As mobile_sam.pt: a bare state dict, batch-norm counters included.
     torch.save(tv_sd, FIXTURES / "sam1_tiny_tinyvit.pt")

@@ -93,12 +93,13 @@ const TEMPLATE = `
         <div class="row">
           <select data-id="modelPick">
             <option value="default">Embedded default (ruac-micro)</option>
-            <option value="file">A .safetensors file from disk…</option>
-            <option value="url">A .safetensors file from a URL…</option>
+            <option value="file">A .safetensors / .pth file from disk…</option>
+            <option value="url">A .safetensors / .pth file from a URL…</option>
           </select>
         </div>
         <div class="row" data-id="urlRow" hidden><input type="url" data-id="url" placeholder="https://…/model.safetensors"><button data-id="urlLoad">Load</button></div>
-        <input type="file" accept=".safetensors" data-id="modelFile" hidden>
+        <input type="file" accept=".safetensors,.pth,.pt" data-id="modelFile" hidden>
+        <div class="muted">SAM 2.1 / RUAC, or SAM 1 family (SAM ViT, MobileSAM, LiteMedSAM; CPU only, box prompts for LiteMedSAM)</div>
         <div class="muted" data-id="cached"></div>
       </section>
     </div>
@@ -231,7 +232,8 @@ class RuacDemo extends HTMLElement {
       this.clearMessage();
       this.setBackend(r);
       const i = r.info;
-      this.$('model').textContent = `${i.name} (${i.ruac ? 'RUAC' : 'SAM 2.1'} ${i.config}, ${i.image_size}px, ${(i.parameters / 1e6).toFixed(2)} M params${r.cached ? ', from cache' : ''})`;
+      const kind = i.family === 'sam1' ? (i.ruac ? 'RUAC on SAM 1' : 'SAM 1') : (i.ruac ? 'RUAC' : 'SAM 2.1');
+      this.$('model').textContent = `${i.name} (${kind} ${i.config}, ${i.image_size}px, ${(i.parameters / 1e6).toFixed(2)} M params${r.cached ? ', from cache' : ''})`;
       this.modelInfo = i;
       this.modelReady = true;
       this.dispatchEvent(new CustomEvent('ruac-model', { detail: r }));

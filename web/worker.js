@@ -1,11 +1,13 @@
 // The model runs here, off the page's main thread, so the page stays responsive while the
 // CPU backend encodes. Messages: {id, op, ...args} in; {id, ok, result | error} out, plus
 // {op: 'progress', id, loaded, total, phase} while a model downloads.
-import init, { Session, maskPng, uncertaintyPng, cocoRle, infernoLut } from '../pkg/ruac_web.js';
+import init, { Session, maskPng, uncertaintyPng, cocoRle, infernoLut, multimaskFor } from '../pkg/ruac_web.js';
 
 const CACHE = 'ruac-models-v1';
 let ready = null;
 let session = null;
+/** 'sam2' or 'sam1' (ModelInfo.family) of the loaded model. */
+let family = 'sam2';
 
 function post(msg, transfer = []) {
   self.postMessage(msg, transfer);
@@ -124,6 +126,7 @@ const ops = {
     if (session) session.free();
     session = s;
     const d = describe(s);
+    family = d.info.family;
     return { ...d, notice: d.notice || choice.note, cached };
   },
   async cachedModels() {
@@ -145,7 +148,8 @@ const ops = {
     if (!session) throw new Error('no model loaded yet');
     session.setUncertainty(mode, samples, seed);
     const t0 = performance.now();
-    const p = await session.predict(new Float32Array(points), new Float32Array(bbox), true);
+    // Three candidates, except SAM 1 with a box: its single mask (what LiteMedSAM is trained for).
+    const p = await session.predict(new Float32Array(points), new Float32Array(bbox), multimaskFor(family, bbox.length === 4));
     const ms = performance.now() - t0;
     const r = {
       k: p.k, width: p.width, height: p.height, masks: p.masks(), uncertainty: p.uncertainty(),

@@ -18,6 +18,9 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const TARGET = process.env.CARGO_TARGET_DIR ? path.resolve(process.env.CARGO_TARGET_DIR) : path.join(ROOT, 'target');
 const ARTIFACTS = path.join(TARGET, 'browser-artifacts');
 const REFERENCE = path.join(TARGET, 'tmp', 'ruac-web-reference.json');
+// The SAM 1 case (native_reference_for_the_browser_sam1_box): its model and its result.
+const SAM1_MODEL = path.join(TARGET, 'tmp', 'ruac-web-sam1-tiny.safetensors');
+const SAM1_REFERENCE = path.join(TARGET, 'tmp', 'ruac-web-sam1-reference.json');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const FIXTURES = path.join(ROOT, 'web/tests/fixtures');
 const CASE = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'case.json'), 'utf8'));
@@ -36,7 +39,7 @@ before(async () => {
   if (!fs.existsSync(path.join(ROOT, 'pkg/ruac_web_bg.wasm'))) {
     throw new Error('pkg/ruac_web_bg.wasm is missing: run `make pkg` first');
   }
-  if (!fs.existsSync(REFERENCE)) {
+  if (!fs.existsSync(REFERENCE) || !fs.existsSync(SAM1_REFERENCE)) {
     throw new Error(`${REFERENCE} is missing: run \`cargo test -p ruac-web --test native_reference\` first`);
   }
   fs.mkdirSync(ARTIFACTS, { recursive: true });
@@ -109,8 +112,8 @@ function maxAbs(a, b) {
   return m;
 }
 
-function compareWithNative(r, tol, label) {
-  const ref = JSON.parse(fs.readFileSync(REFERENCE, 'utf8'));
+function compareWithNative(r, tol, label, reference = REFERENCE) {
+  const ref = JSON.parse(fs.readFileSync(reference, 'utf8'));
   assert.deepEqual([r.k, r.height, r.width], [ref.k, ref.height, ref.width], `${label}: shape`);
   const dm = maxAbs(r.masks, ref.masks);
   const du = maxAbs(r.uncertainty, ref.uncertainty);
@@ -378,6 +381,44 @@ test('auto backend: WebGPU on a hardware adapter, else the CPU with a note sayin
   }
   await openImage(page, path.join(FIXTURES, CASE.image));
   await clickPixel(page, 1, 1);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('SAM 1 model (tiny ViT SAM + RUAC head, from disk): CPU with a note when WebGPU is asked, box drag, box = native', { timeout: SLOW * 3 }, async () => {
+  const { page, errors } = await open('?backend=webgpu');
+  await demo(page, (el) => { el.modelReady = false; });
+  await page.locator('ruac-demo input[data-id=modelFile]').setInputFiles({ name: 'sam1-tiny.safetensors', mimeType: 'application/octet-stream', buffer: fs.readFileSync(SAM1_MODEL) });
+  await page.waitForFunction(() => document.querySelector('ruac-demo').modelReady, null, { timeout: SLOW });
+  assert.match(await shadowText(page, 'model'), /sam1-tiny\.safetensors \(RUAC on SAM 1 vit_tiny, 64px/);
+  // The WebGPU kernels are SAM 2.1-only: the page says so and runs the model on the CPU.
+  assert.match(await shadowText(page, 'backend'), /CPU/);
+  assert.match(await shadowText(page, 'message'), /WebGPU kernels cover SAM 2\.1 \/ RUAC models only/);
+  assert.equal(await demo(page, (el) => el.isGpu), false);
+  await openImage(page, path.join(FIXTURES, CASE.image));
+
+  // Dragging a box gives LiteMedSAM's kind of answer: one mask.
+  const size = await demo(page, (el) => [el.current.width, el.current.height]);
+  const bb = await page.locator('ruac-demo canvas[data-id=image]').boundingBox();
+  const at = (x, y) => [bb.x + (x * bb.width) / size[0], bb.y + (y * bb.height) / size[1]];
+  await demo(page, (el) => { el.result = null; });
+  await page.mouse.move(...at(10, 6));
+  await page.mouse.down();
+  await page.mouse.move(...at(30, 20), { steps: 5 });
+  await page.mouse.move(...at(48, 36), { steps: 5 });
+  await page.mouse.up();
+  await page.waitForFunction(() => document.querySelector('ruac-demo').result, null, { timeout: SLOW });
+  const dragged = await result(page);
+  assert.equal(dragged.k, 1, 'SAM 1 with a box: the single mask');
+  assert.ok(dragged.masks.some((v) => v > 0) || dragged.masks.some((v) => v <= 0));
+  assert.equal((await page.locator('ruac-demo .cand').allInnerTexts()).length, 1);
+
+  // The reference box exactly: the native numbers.
+  const ref = JSON.parse(fs.readFileSync(SAM1_REFERENCE, 'utf8'));
+  await demo(page, (el, b) => { el.result = null; el.points = []; el.box = b; el.promptsChanged(); }, ref.box);
+  await page.waitForFunction(() => document.querySelector('ruac-demo').result, null, { timeout: SLOW });
+  compareWithNative(await result(page), TOL_CPU, 'sam1 cpu', SAM1_REFERENCE);
+  await page.screenshot({ path: path.join(ARTIFACTS, 'sam1-box.png'), fullPage: true });
   assert.deepEqual(errors, []);
   await page.close();
 });

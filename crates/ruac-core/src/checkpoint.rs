@@ -37,6 +37,12 @@ pub const ATTACKER_PREFIXES: &[&str] = &["style_gcn.", "style_attacker.", "defor
 /// In a RUAC checkpoint SAM's hypernetwork MLPs are kept for compatibility but unused.
 pub const HYPERNETWORK_PREFIX: &str = "sam_mask_decoder.output_hypernetworks_mlps.";
 
+/// Tensors the reference registers as buffers: stored in checkpoints, never trained (the
+/// prompt encoder's random Fourier matrix, `PositionEmbeddingRandom`).
+pub fn is_buffer(name: &str) -> bool {
+    name.ends_with("positional_encoding_gaussian_matrix")
+}
+
 /// Marker tensor of a RUAC (Bayesian head) checkpoint.
 pub const BAYES_HEAD_PREFIX: &str = "sam_mask_decoder.pixel_bndl.";
 
@@ -128,6 +134,75 @@ impl Checkpoint {
             source: name,
             metadata: HashMap::new(),
         })
+    }
+
+    /// Parses a PyTorch `.pt`/`.pth` zip archive from bytes (the web demo's path): the
+    /// state dict under `"model"` (official SAM 2.1) or a bare one (SAM 1 `.pth`). The same
+    /// reading as candle's `pickle::PthTensors` (which needs a path), tensor by tensor from
+    /// the archive; no code is executed.
+    pub fn from_pth_bytes(bytes: &[u8], name: &str) -> Result<Self> {
+        use candle_core::pickle::{Object, Stack};
+        use std::io::Read;
+        let bad = |what: String| fmt_err(name, format!("not a readable PyTorch checkpoint ({what})"));
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| bad(e.to_string()))?;
+        let pkl = zip
+            .file_names()
+            .filter_map(|f| f.ok().map(|f| f.into_owned()))
+            .find(|f| f.ends_with("data.pkl"))
+            .ok_or_else(|| bad("no data.pkl in the archive".into()))?;
+        let dir = std::path::PathBuf::from(pkl.trim_end_matches(".pkl"));
+        let mut stack = Stack::empty();
+        {
+            let reader = zip.by_name(&pkl).map_err(|e| bad(e.to_string()))?;
+            stack.read_loop(&mut std::io::BufReader::new(reader)).map_err(|e| bad(e.to_string()))?;
+        }
+        let obj = stack.finalize().map_err(|e| bad(e.to_string()))?;
+        let entries = match obj {
+            Object::Dict(kv) => kv,
+            _ => return Err(bad("the pickle is not a dict".into())),
+        };
+        // {"model": state_dict} or the state dict itself.
+        let model_key = Object::Unicode("model".into());
+        let entries = match entries.iter().position(|(k, _)| *k == model_key) {
+            Some(i) => match entries.into_iter().nth(i).map(|(_, v)| v) {
+                Some(Object::Dict(kv)) => kv,
+                _ => return Err(bad("\"model\" is not a state dict".into())),
+            },
+            None => entries,
+        };
+        let mut tensors = HashMap::new();
+        for (key, value) in entries {
+            let info = match value.into_tensor_info(key, &dir) {
+                Ok(Some(info)) => info,
+                _ => continue, // not a tensor (e.g. a version number)
+            };
+            let layout = &info.layout;
+            let fortran = layout.is_fortran_contiguous();
+            if !layout.is_contiguous() && !fortran {
+                return Err(bad(format!("tensor {} is stored non-contiguously", info.name)));
+            }
+            let mut reader = zip.by_name(&info.path).map_err(|e| bad(format!("tensor {}: {e}", info.name)))?;
+            if layout.start_offset() > 0 {
+                let skip = (layout.start_offset() * info.dtype.size_in_bytes()) as u64;
+                std::io::copy(&mut reader.by_ref().take(skip), &mut std::io::sink())
+                    .map_err(|e| bad(format!("tensor {}: {e}", info.name)))?;
+            }
+            let rank = layout.shape().rank();
+            let mut raw = vec![0u8; layout.shape().elem_count() * info.dtype.size_in_bytes()];
+            reader.read_exact(&mut raw).map_err(|e| bad(format!("tensor {} is truncated ({e})", info.name)))?;
+            let t = if rank > 1 && fortran {
+                let rev: Vec<usize> = layout.dims().iter().rev().cloned().collect();
+                let t = Tensor::from_raw_buffer(&raw, info.dtype, &rev, &Device::Cpu)?;
+                t.permute((0..rank).rev().collect::<Vec<_>>())?
+            } else {
+                Tensor::from_raw_buffer(&raw, info.dtype, layout.dims(), &Device::Cpu)?
+            };
+            tensors.insert(info.name.clone(), t);
+        }
+        if tensors.is_empty() {
+            return Err(fmt_err(name, "no tensors found in the pickled state dict"));
+        }
+        Ok(Self { tensors, source: name.to_string(), metadata: HashMap::new() })
     }
 
     /// Parses safetensors bytes (the web demo's path: no file system there).
@@ -345,10 +420,18 @@ pub fn sam1_is_ignored(name: &str, cfg: &Sam1Config) -> bool {
 }
 
 impl Checkpoint {
-    /// The SAM 1 configuration from tensor shapes: a TinyViT patch embedding with 1x1
-    /// kernels is LiteMedSAM, with 3x3 kernels MobileSAM; a ViT is B, L or H by its width.
-    /// `mask_decoder.pixel_bndl.*` turns on the Bayesian head.
+    /// The SAM 1 configuration: the JSON of the safetensors metadata entry
+    /// `ruac_sam1_config` when present, else from tensor shapes: a TinyViT patch embedding
+    /// with 1x1 kernels is LiteMedSAM, with 3x3 kernels MobileSAM; a ViT is B, L or H by its
+    /// width. `mask_decoder.pixel_bndl.*` turns on the Bayesian head.
     pub fn infer_sam1_config(&self) -> Result<Sam1Config> {
+        let has_head = self.tensors.keys().any(|k| k.starts_with("mask_decoder.pixel_bndl."));
+        if let Some(json) = self.metadata.get(crate::model::sam1::SAM1_CONFIG_METADATA) {
+            let cfg: Sam1Config = serde_json::from_str(json).map_err(|e| {
+                Error::UnknownConfig(format!("metadata {}: {e}", crate::model::sam1::SAM1_CONFIG_METADATA))
+            })?;
+            return Ok(cfg.with_bayes_head(has_head));
+        }
         let mut cfg = if let Some(d) = self.dims("image_encoder.patch_embed.seq.0.c.weight") {
             match d.get(2) {
                 Some(1) => Sam1Config::lite_medsam(),

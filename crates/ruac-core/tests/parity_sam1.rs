@@ -297,3 +297,30 @@ fn sam1_predictor_uncertainty_with_bayesian_head() {
         assert!(v.iter().any(|&x| x > 1e-3), "uncertainty map is flat zero");
     }
 }
+
+/// A configuration that shapes cannot tell travels as JSON in the safetensors metadata.
+#[test]
+fn sam1_config_from_safetensors_metadata() {
+    let ck = Checkpoint::load(fixture("sam1_tiny_vit.safetensors")).unwrap();
+    assert_eq!(ck.infer_sam1_config().unwrap(), vit_tiny());
+    assert!(ck.is_sam1());
+    let m = ck.build_base(None, None, &Device::Cpu).unwrap();
+    assert_eq!(m.name(), "vit_tiny");
+}
+
+/// `.pt`/`.pth` from bytes (the browser's path) gives the tensors of the file reader.
+#[test]
+fn pth_from_bytes_equals_pth_from_file() {
+    let path = fixture("sam1_tiny_tinyvit.pt");
+    let from_file = Checkpoint::load(&path).unwrap();
+    let from_bytes = Checkpoint::from_pth_bytes(&std::fs::read(&path).unwrap(), "sam1_tiny_tinyvit.pt").unwrap();
+    assert_eq!(from_file.tensors.len(), from_bytes.tensors.len());
+    for (k, t) in &from_file.tensors {
+        let u = &from_bytes.tensors[k];
+        assert_eq!((t.dims(), t.dtype()), (u.dims(), u.dtype()), "{k}");
+        if t.dtype().is_float() {
+            assert_eq!(max_abs_diff(&t.to_dtype(DType::F32).unwrap(), &u.to_dtype(DType::F32).unwrap()), 0.0, "{k}");
+        }
+    }
+    assert!(Checkpoint::from_pth_bytes(b"PK\x03\x04 not a zip", "x.pth").is_err());
+}

@@ -3,10 +3,10 @@
 //! arrays, predictions into flat arrays, and the exports (mask PNG, uncertainty PNG with
 //! legend, COCO RLE JSON).
 use candle_core::Device;
-use ruac_core::checkpoint::{Checkpoint, BAYES_HEAD_PREFIX};
+use ruac_core::checkpoint::{sam1_is_ignored, Checkpoint, BAYES_HEAD_PREFIX};
 use ruac_core::data::rle::Rle;
 use ruac_core::image_io::RgbImage;
-use ruac_core::model::Sam2Config;
+use ruac_core::model::{Sam1Config, Sam2Config};
 use ruac_core::predictor::{PointLabel, Prediction, Predictor, Prompt, UncertaintyMode};
 use ruac_core::viz;
 use serde::Serialize;
@@ -21,8 +21,6 @@ pub const MAX_WEB_PIXELS: usize = 2048 * 2048;
 pub enum WebError {
     #[error("the weights file {name} is empty or truncated ({len} bytes)")]
     TooShort { name: String, len: usize },
-    #[error("{name} is a PyTorch .pt/.pth archive; the browser reads only .safetensors (convert it once natively: `trainer` loads .pt, or use safetensors.torch.save_file)")]
-    PyTorchZip { name: String },
     #[error("{0}")]
     Core(#[from] ruac_core::Error),
     #[error("image of {width}x{height} is too large for the demo (at most {max} pixels); downscale it first")]
@@ -49,34 +47,65 @@ pub type Result<T> = std::result::Result<T, WebError>;
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelInfo {
     pub name: String,
-    /// Named configuration (`micro`, `tiny`, ...).
+    /// Named configuration (`micro`, `tiny`, ...; SAM 1: `vit_b`, `mobile_sam`, `lite_medsam`).
     pub config: String,
     pub image_size: usize,
-    /// True for RUAC checkpoints (Bayesian head); false for plain SAM 2.1.
+    /// True for RUAC checkpoints (Bayesian head); false for plain SAM 2.1 / SAM 1.
     pub ruac: bool,
+    /// `"sam2"` (SAM 2.1 / RUAC) or `"sam1"` (SAM ViT, MobileSAM, LiteMedSAM).
+    pub family: String,
+    /// Whether ruac-gpu's WebGPU kernels run this model (SAM 2.1 family only).
+    pub webgpu: bool,
     pub parameters: usize,
     pub bytes: usize,
+}
+
+/// The model family of a checkpoint, with its configuration.
+#[derive(Debug, Clone)]
+pub enum ModelConfig {
+    Sam2(Sam2Config),
+    Sam1(Sam1Config),
 }
 
 /// A parsed checkpoint with its configuration; kept so the CPU fallback can be built later
 /// (the tensors are reference-counted, so the CPU model shares their memory).
 pub struct LoadedModel {
     pub checkpoint: Checkpoint,
-    pub cfg: Sam2Config,
+    pub cfg: ModelConfig,
     pub info: ModelInfo,
 }
 
-/// Parses any SAM 2.1 or RUAC safetensors file from bytes. The configuration is inferred from
-/// the tensor shapes (`Checkpoint::infer_config`); a `image_size` entry in the safetensors
-/// metadata (as `trainer export` may write) overrides the configuration's default resolution.
+/// Parses a checkpoint from bytes: SAM 2.1 / RUAC safetensors, or a SAM 1 family model
+/// (SAM ViT, MobileSAM, LiteMedSAM, with or without RUAC's head) as safetensors or PyTorch
+/// `.pt`/`.pth` (read from the bytes, no code executed). SAM 2.1: the configuration is
+/// inferred from the tensor shapes (`Checkpoint::infer_config`); a `image_size` entry in the
+/// safetensors metadata (as `trainer export` may write) overrides the default resolution.
+/// SAM 1: `Checkpoint::infer_sam1_config` (metadata `ruac_sam1_config`, else shapes).
 pub fn load_model_bytes(bytes: &[u8], name: &str) -> Result<LoadedModel> {
     if bytes.len() < 8 {
         return Err(WebError::TooShort { name: name.to_string(), len: bytes.len() });
     }
-    if bytes.starts_with(b"PK\x03\x04") {
-        return Err(WebError::PyTorchZip { name: name.to_string() });
+    let checkpoint = if bytes.starts_with(b"PK\x03\x04") {
+        Checkpoint::from_pth_bytes(bytes, name)?
+    } else {
+        Checkpoint::from_safetensors_bytes(bytes, name)?
+    };
+    if checkpoint.is_sam1() {
+        let cfg = checkpoint.infer_sam1_config()?;
+        let parameters =
+            checkpoint.tensors.iter().filter(|(k, _)| !sam1_is_ignored(k, &cfg)).map(|(_, t)| t.elem_count()).sum();
+        let info = ModelInfo {
+            name: name.to_string(),
+            config: cfg.name.clone(),
+            image_size: cfg.image_size(),
+            ruac: cfg.decoder.bayes_head,
+            family: "sam1".into(),
+            webgpu: false,
+            parameters,
+            bytes: bytes.len(),
+        };
+        return Ok(LoadedModel { checkpoint, cfg: ModelConfig::Sam1(cfg), info });
     }
-    let checkpoint = Checkpoint::from_safetensors_bytes(bytes, name)?;
     let image_size = metadata_image_size(bytes);
     let cfg = checkpoint.config_for(None, image_size)?;
     cfg.validate()?;
@@ -92,10 +121,12 @@ pub fn load_model_bytes(bytes: &[u8], name: &str) -> Result<LoadedModel> {
         config: cfg.name.clone(),
         image_size: cfg.image_size,
         ruac: checkpoint.tensors.keys().any(|k| k.starts_with(BAYES_HEAD_PREFIX)),
+        family: "sam2".into(),
+        webgpu: true,
         parameters,
         bytes: bytes.len(),
     };
-    Ok(LoadedModel { checkpoint, cfg, info })
+    Ok(LoadedModel { checkpoint, cfg: ModelConfig::Sam2(cfg), info })
 }
 
 fn metadata_image_size(bytes: &[u8]) -> Option<usize> {
@@ -103,10 +134,18 @@ fn metadata_image_size(bytes: &[u8]) -> Option<usize> {
     meta.metadata().as_ref()?.get("image_size")?.parse().ok().filter(|s: &usize| *s >= 64 && s % 32 == 0)
 }
 
-/// The candle CPU predictor for a loaded model (SIMD128 in the browser).
+/// The candle CPU predictor for a loaded model (SIMD128 in the browser), either family.
 pub fn cpu_predictor(m: &LoadedModel) -> Result<Predictor> {
-    let model = m.checkpoint.build_model(Some(m.cfg.clone()), &Device::Cpu)?;
-    Ok(Predictor::new(model, Device::Cpu))
+    Ok(match &m.cfg {
+        ModelConfig::Sam2(c) => Predictor::new(m.checkpoint.build_model(Some(c.clone()), &Device::Cpu)?, Device::Cpu),
+        ModelConfig::Sam1(c) => Predictor::new(m.checkpoint.build_sam1(Some(c.clone()), &Device::Cpu)?, Device::Cpu),
+    })
+}
+
+/// Whether the page asks for several candidate masks: SAM 1 with a box gives the single
+/// mask (token 0), as `MedSAMLite.forward` and `SamPredictor` with a box do; otherwise three.
+pub fn multimask_for(family: &str, has_box: bool) -> bool {
+    !(family == "sam1" && has_box)
 }
 
 /// Canvas `ImageData` (RGBA, row-major) to the model's RGB image; alpha is dropped, as

@@ -18,7 +18,7 @@ use ruac_core::image_io::RgbImage;
 use ruac_core::predictor::{Predictor, UncertaintyMode};
 use wasm_bindgen::prelude::*;
 
-use crate::core::{FlatPrediction, LoadedModel, WebError};
+use crate::core::{FlatPrediction, LoadedModel, ModelConfig, WebError};
 
 /// Installs the panic hook once per module instance.
 #[wasm_bindgen(start)]
@@ -50,6 +50,10 @@ fn js_err(e: WebError) -> JsError {
 }
 
 const CPU_LABEL: &str = "CPU (candle, wasm SIMD128)";
+
+/// What the page says when a SAM 1 family model is asked to run on WebGPU.
+const SAM1_CPU_NOTE: &str = "The WebGPU kernels cover SAM 2.1 / RUAC models only; this SAM 1 family model \
+                             (SAM ViT, MobileSAM or LiteMedSAM) runs on the CPU backend (candle in wasm).";
 
 impl Inner {
     /// Replaces the GPU backend by the CPU one after a GPU failure, re-encoding the current
@@ -122,14 +126,18 @@ pub struct Session {
 
 #[wasm_bindgen]
 impl Session {
-    /// Parses a safetensors checkpoint and builds the model. `backend` is `"cpu"`,
-    /// `"webgpu"` (fails if WebGPU is unavailable) or `"auto"` (WebGPU, else the CPU).
+    /// Parses a checkpoint (safetensors; SAM 1 family also `.pt`/`.pth`) and builds the
+    /// model. `backend` is `"cpu"`, `"webgpu"` (fails if WebGPU is unavailable) or `"auto"`
+    /// (WebGPU, else the CPU). SAM 1 family models always run on the CPU, with a notice.
     pub async fn create(bytes: Vec<u8>, name: String, backend: String) -> Result<Session, JsError> {
         let model = core::load_model_bytes(&bytes, &name).map_err(js_err)?;
         drop(bytes);
         let mode = UncertaintyMode::default();
         let (backend, label, notice) = match backend.as_str() {
             "cpu" => (cpu_backend(&model)?, CPU_LABEL.to_string(), None),
+            "webgpu" | "auto" if matches!(model.cfg, ModelConfig::Sam1(_)) => {
+                (cpu_backend(&model)?, CPU_LABEL.to_string(), Some(SAM1_CPU_NOTE.to_string()))
+            }
             "webgpu" | "auto" => match gpu_backend(&model).await {
                 Ok((b, l)) => (b, l, None),
                 Err(e) if backend == "webgpu" => return Err(js_err(e)),
@@ -219,7 +227,11 @@ fn cpu_backend(model: &LoadedModel) -> Result<Backend, JsError> {
 
 #[cfg(feature = "gpu")]
 async fn gpu_backend(model: &LoadedModel) -> Result<(Backend, String), WebError> {
-    let g = ruac_gpu::GpuPredictor::new(&model.checkpoint, &model.cfg).await.map_err(|e| WebError::Gpu(e.to_string()))?;
+    let cfg = match &model.cfg {
+        ModelConfig::Sam2(c) => c,
+        ModelConfig::Sam1(_) => return Err(WebError::Gpu(SAM1_CPU_NOTE.into())),
+    };
+    let g = ruac_gpu::GpuPredictor::new(&model.checkpoint, cfg).await.map_err(|e| WebError::Gpu(e.to_string()))?;
     // f16 weights where the adapter offers shader-f16 (half the weight memory).
     let weights = if g.weights_f16() { "f16 weights" } else { "f32 weights" };
     let label = format!("WebGPU ({}) · {weights}, {:.1} MB", g.adapter_info(), g.weight_bytes() as f64 / 1e6);
@@ -309,4 +321,11 @@ pub fn coco_rle(logits: &[f32], width: usize, height: usize, score: f32) -> Resu
 #[wasm_bindgen(js_name = infernoLut)]
 pub fn inferno_lut() -> Uint8Array {
     Uint8Array::from(&core::inferno_lut()[..])
+}
+
+/// Whether to ask for three candidate masks: not for a SAM 1 model with a box
+/// (`core::multimask_for`).
+#[wasm_bindgen(js_name = multimaskFor)]
+pub fn multimask_for(family: &str, has_box: bool) -> bool {
+    core::multimask_for(family, has_box)
 }

@@ -142,3 +142,67 @@ fn exports_round_trip() {
     assert!(core::mask_png(&logits, 4, 4).is_err());
     assert_eq!(core::inferno_lut().len(), 768);
 }
+
+/// The browser tests' SAM 1 model: the tiny ViT SAM of ruac-core's parity fixtures (64 px;
+/// its configuration travels in the safetensors metadata) with a fresh RUAC Bayesian head
+/// (`model::init`, seeded), as safetensors bytes.
+fn sam1_tiny_with_head() -> Vec<u8> {
+    use ruac_core::model::init::init_tensor;
+    use ruac_core::model::sam1::parameter_shapes;
+    let ck = Checkpoint::load(root().join("crates/ruac-core/tests/fixtures/sam1_tiny_vit.safetensors")).unwrap();
+    let cfg = ck.infer_sam1_config().unwrap().with_bayes_head(true);
+    let mut tensors = ck.tensors.clone();
+    let mut rng = ruac_core::rng::Pcg32::new(6);
+    for (name, dims) in parameter_shapes(&cfg).unwrap() {
+        if name.starts_with("mask_decoder.pixel_bndl.") {
+            tensors.insert(name.clone(), init_tensor(&name, &dims, &mut rng).unwrap());
+        }
+    }
+    let mut sorted: Vec<_> = tensors.into_iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    safetensors::serialize(sorted, Some(ck.metadata.clone())).unwrap()
+}
+
+/// The box the browser's SAM 1 test sets on `cat-64.png` (x0, y0, x1, y1).
+const SAM1_BOX: [f32; 4] = [8.0, 5.0, 50.0, 38.0];
+
+/// A SAM 1 model with a box through the demo's functions, against ruac-core's own path;
+/// writes the model (`ruac-web-sam1-tiny.safetensors`) and the result with its box
+/// (`ruac-web-sam1-reference.json`) for `web/tests/browser.test.mjs`.
+#[test]
+fn native_reference_for_the_browser_sam1_box() {
+    let case = case();
+    let bytes = sam1_tiny_with_head();
+    let loaded = core::load_model_bytes(&bytes, "sam1-tiny.safetensors").unwrap();
+    assert_eq!((loaded.info.family.as_str(), loaded.info.config.as_str()), ("sam1", "vit_tiny"));
+    assert!(loaded.info.ruac && !loaded.info.webgpu);
+    assert_eq!(loaded.info.image_size, 64);
+    let img = RgbImage::open(root().join("web/tests/fixtures").join(&case.image)).unwrap();
+    let multimask = core::multimask_for(&loaded.info.family, true);
+    assert!(!multimask, "SAM 1 with a box: the single mask");
+    let prompt = core::make_prompt(&[], &SAM1_BOX, multimask).unwrap();
+    core::check_prompt(&prompt, img.width, img.height).unwrap();
+    let mode = core::parse_mode(&case.mode, case.samples, case.seed).unwrap();
+
+    let mut web = core::cpu_predictor(&loaded).unwrap();
+    web.mode = mode;
+    web.set_image(&img).unwrap();
+    let out = core::flatten(&web.predict(&prompt).unwrap()).unwrap();
+
+    let ck = Checkpoint::from_safetensors_bytes(&bytes, "sam1-tiny.safetensors").unwrap();
+    let mut direct = Predictor::new(ck.build_base(None, None, &Device::Cpu).unwrap(), Device::Cpu);
+    direct.mode = mode;
+    direct.set_image(&img).unwrap();
+    let d = core::flatten(&direct.predict(&prompt).unwrap()).unwrap();
+    assert_eq!((out.masks.clone(), out.uncertainty.clone(), out.iou.clone()), (d.masks, d.uncertainty, d.iou));
+    assert_eq!((out.k, out.height, out.width), (1, img.height, img.width));
+    assert!(out.uncertainty.iter().all(|&u| (0.0..=out.max_value + 1e-6).contains(&u)));
+    assert!(out.uncertainty.iter().any(|&u| u > 0.0), "the Bayesian head's map is not all zero");
+
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ruac-web-sam1-tiny.safetensors"), &bytes).unwrap();
+    let mut json = serde_json::to_value(&out).unwrap();
+    json["box"] = serde_json::json!(SAM1_BOX);
+    std::fs::write(dir.join("ruac-web-sam1-reference.json"), json.to_string()).unwrap();
+}

@@ -9,7 +9,7 @@ use candle_nn::{conv2d, conv2d_no_bias, Conv2d, Conv2dConfig, VarBuilder};
 use crate::model::common::{layer_norm_eps, linear, softmax_last_dim, LayerNorm, LayerNorm2d, Linear};
 
 /// ViT hyper-parameters (`build_sam.py`: `_build_sam`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VitConfig {
     pub img_size: usize,
     pub patch_size: usize,

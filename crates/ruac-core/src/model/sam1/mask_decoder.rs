@@ -12,7 +12,7 @@ use crate::model::mask_decoder::PixelHead;
 use crate::model::transformer::TwoWayTransformer;
 
 /// Decoder hyper-parameters (every SAM 1 checkpoint uses the defaults).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Sam1DecoderConfig {
     pub transformer_dim: usize,
     pub num_multimask_outputs: usize,

@@ -23,14 +23,20 @@ pub use tiny_vit::{TinyVit, TinyVitConfig};
 
 use crate::model::prompt_encoder::{labels, PromptEncoder};
 
+/// Safetensors metadata key holding a [`Sam1Config`] as JSON (read by
+/// `Checkpoint::infer_sam1_config` before any inference from shapes).
+pub const SAM1_CONFIG_METADATA: &str = "ruac_sam1_config";
+
 /// Which image encoder.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Sam1EncoderConfig {
     Vit(VitConfig),
     TinyVit(TinyVitConfig),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// Serialised (JSON) in a safetensors file's metadata under [`SAM1_CONFIG_METADATA`], it
+/// names a configuration that shapes cannot tell (e.g. a small test model).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Sam1Config {
     pub name: String,
     pub encoder: Sam1EncoderConfig,

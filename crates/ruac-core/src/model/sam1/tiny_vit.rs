@@ -14,7 +14,7 @@ use super::image_encoder::Neck;
 use crate::model::common::{layer_norm_eps, linear, softmax_last_dim, LayerNorm, Linear};
 
 /// TinyViT hyper-parameters.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TinyVitConfig {
     pub img_size: usize,
     pub embed_dims: Vec<usize>,
