@@ -41,8 +41,42 @@ sys.path.insert(0, str(REPO / "tools"))
 import bench_compare as bc  # noqa: E402  (shared: checkpoint, image, idle wait, machine info)
 
 
-def torch_worker(a) -> int:
+def disc_target(low: int):
+    """The benchmark image's disc at the low-resolution mask size (benches/fwd_bwd.rs)."""
     import numpy as np
+    import torch
+
+    yy, xx = np.mgrid[0:low, 0:low]
+    c, r = low * 2 // 5, low // 6
+    return torch.from_numpy((((xx - c) ** 2 + (yy - c) ** 2) <= r * r).astype(np.float32))[None, None]
+
+
+def probe_loss(model, x, coords, labels, tgt):
+    """The loss of benches/fwd_bwd.rs and tests/parity_grad.rs: image encoder, prompt
+    encoder and `predict_masks` (all four mask tokens); mean BCE of the low-resolution masks
+    against `tgt` plus the MSE of the IoU predictions to 0.5."""
+    import torch
+
+    s = x.shape[-1]
+    feat_sizes = [(s // 4, s // 4), (s // 8, s // 8), (s // 16, s // 16)]
+    backbone_out = model.forward_image(x)
+    _, vision_feats, _, _ = model._prepare_backbone_features(backbone_out)
+    vision_feats[-1] = vision_feats[-1] + model.no_mem_embed
+    feats = [f.permute(1, 2, 0).view(1, -1, *fs) for f, fs in zip(vision_feats[::-1], feat_sizes[::-1])][::-1]
+    sparse, dense = model.sam_prompt_encoder(points=(coords, labels), boxes=None, masks=None)
+    masks, iou, _, _ = model.sam_mask_decoder.predict_masks(
+        image_embeddings=feats[-1],
+        image_pe=model.sam_prompt_encoder.get_dense_pe(),
+        sparse_prompt_embeddings=sparse,
+        dense_prompt_embeddings=dense,
+        repeat_image=False,
+        high_res_features=feats[:-1],
+    )
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(masks, tgt.expand_as(masks))
+    return bce + ((iou - 0.5) ** 2).mean()
+
+
+def torch_worker(a) -> int:
     import torch
     from safetensors.torch import load_file
 
@@ -59,28 +93,10 @@ def torch_worker(a) -> int:
     x = SAM2Transforms(resolution=s, mask_threshold=0.0)(image)[None]
     coords = torch.tensor([[list(point)]], dtype=torch.float32)
     labels = torch.tensor([[1]], dtype=torch.int32)
-    low = s // 4
-    yy, xx = np.mgrid[0:low, 0:low]
-    c, r = low * 2 // 5, low // 6
-    tgt = torch.from_numpy((((xx - c) ** 2 + (yy - c) ** 2) <= r * r).astype(np.float32))[None, None]
-    feat_sizes = [(s // 4, s // 4), (s // 8, s // 8), (s // 16, s // 16)]
+    tgt = disc_target(s // 4)
 
     def forward():
-        backbone_out = model.forward_image(x)
-        _, vision_feats, _, _ = model._prepare_backbone_features(backbone_out)
-        vision_feats[-1] = vision_feats[-1] + model.no_mem_embed
-        feats = [f.permute(1, 2, 0).view(1, -1, *fs) for f, fs in zip(vision_feats[::-1], feat_sizes[::-1])][::-1]
-        sparse, dense = model.sam_prompt_encoder(points=(coords, labels), boxes=None, masks=None)
-        masks, iou, _, _ = model.sam_mask_decoder.predict_masks(
-            image_embeddings=feats[-1],
-            image_pe=model.sam_prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-            repeat_image=False,
-            high_res_features=feats[:-1],
-        )
-        bce = torch.nn.functional.binary_cross_entropy_with_logits(masks, tgt.expand_as(masks))
-        return bce + ((iou - 0.5) ** 2).mean()
+        return probe_loss(model, x, coords, labels, tgt)
 
     results = {}
     for setting in ("full", "frozen_encoder"):
@@ -94,7 +110,8 @@ def torch_worker(a) -> int:
             loss = forward()
             t1 = time.perf_counter()
             loss.backward()
-            sq = sum(float((p.grad.double() ** 2).sum()) for p in trained if p.grad is not None)
+            norms = {n: float(p.grad.double().norm()) for n, p in model.named_parameters() if p.requires_grad and p.grad is not None}
+            sq = sum(v * v for v in norms.values())
             t2 = time.perf_counter()
             if rep >= a.warmup:
                 fwd.append(t1 - t0)
@@ -102,8 +119,9 @@ def torch_worker(a) -> int:
         results[setting] = {
             # Parameters the loss reaches (the video-path modules never get a gradient).
             "trained_params": sum(p.numel() for p in trained if p.grad is not None),
-            "loss": float(loss),
+            "loss": float(loss.detach()),
             "grad_norm": sq ** 0.5,
+            "grad_norms": norms,
             "timings": {"forward": bc.stats(fwd), "backward": bc.stats(bwd),
                         "forward_backward": bc.stats([f + b for f, b in zip(fwd, bwd)])},
         }

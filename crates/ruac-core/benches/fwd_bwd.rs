@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
-use ruac_core::checkpoint::{Checkpoint, BAYES_HEAD_PREFIX};
+use ruac_core::checkpoint::{is_buffer, Checkpoint, BAYES_HEAD_PREFIX};
 use ruac_core::image_io::preprocess;
 use ruac_core::method::losses::bce_with_logits;
 use ruac_core::method::params::ParamStore;
@@ -120,12 +120,13 @@ fn main() -> Res<()> {
 
     let mut results = serde_json::Map::new();
     for setting in ["full", "frozen_encoder"] {
-        let store = ParamStore::new(tensors.clone(), |n| setting == "full" || !n.starts_with("image_encoder."))?;
+        let store = ParamStore::new(tensors.clone(), |n| !is_buffer(n) && (setting == "full" || !n.starts_with("image_encoder.")))?;
         let model = Sam2Model::new(&cfg, store.vb(""))?;
         let trained = store.trained();
         let n_trained: usize = trained.iter().map(|(_, v)| v.elem_count()).sum();
         let (mut fwd, mut bwd) = (vec![], vec![]);
         let (mut loss_v, mut gnorm) = (0f64, 0f64);
+        let mut per_param = BTreeMap::new();
         for rep in 0..args.warmup + args.reps {
             let t0 = Instant::now();
             let loss = forward(&model, &x, &coords, &labels, &tgt)?;
@@ -134,9 +135,12 @@ fn main() -> Res<()> {
             let grads = loss.backward()?;
             // Reading every gradient is part of what an optimiser step needs anyway.
             let mut sq = 0f64;
-            for (_, v) in &trained {
+            per_param.clear();
+            for (name, v) in &trained {
                 if let Some(g) = grads.get(v.as_tensor()) {
-                    sq += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+                    let s = g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+                    per_param.insert(name.to_string(), s.sqrt());
+                    sq += s;
                 }
             }
             let t2 = Instant::now();
@@ -157,6 +161,7 @@ fn main() -> Res<()> {
                 "trained_params": n_trained,
                 "loss": loss_v,
                 "grad_norm": gnorm,
+                "grad_norms": per_param,
                 "timings": { "forward": stats(&fwd), "backward": stats(&bwd), "forward_backward": stats(&total) },
             }),
         );

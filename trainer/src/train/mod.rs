@@ -162,6 +162,9 @@ fn group_of(name: &str, cfg: &TrainConfig, dims: usize) -> Group {
 
 /// Whether a parameter is trained in this run.
 fn is_trained(name: &str, cfg: &TrainConfig) -> bool {
+    if ruac_core::checkpoint::is_buffer(name) {
+        return false;
+    }
     if VIDEO_ONLY_PREFIXES.iter().any(|p| name.starts_with(p)) {
         return false; // the deformation attacker's copies of the memory encoder are frozen
     }

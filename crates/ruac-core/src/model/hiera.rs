@@ -35,6 +35,16 @@ impl Module for PatchEmbed {
 
 /// 2x2 max pooling of a channels-last tensor (`do_pool` in the reference).
 fn pool_2x2(x: &Tensor) -> Result<Tensor> {
+    if x.track_op() {
+        // While training: candle's max_pool2d backward multiplies the gradient by the share of
+        // maxima in each window (1/4 for a unique maximum) where it should divide by their
+        // count, so the encoder's stage transitions got a quarter of their gradient. Two max
+        // reductions over a reshape pool the same values and have an exact backward.
+        let (b, h, w, c) = x.dims4()?;
+        let (h2, w2) = (h / 2, w / 2);
+        let x = x.narrow(1, 0, 2 * h2)?.narrow(2, 0, 2 * w2)?.contiguous()?;
+        return x.reshape((b, h2, 2, w2, 2, c))?.max(4)?.max(2);
+    }
     x.permute((0, 3, 1, 2))?
         .max_pool2d(2)?
         .permute((0, 2, 3, 1))
@@ -350,12 +360,16 @@ impl HieraTrunk {
                 "feature size {size} is not a multiple of the positional window {ws}"
             );
         }
-        let data = bkg
-            .to_dtype(candle_core::DType::F32)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
-        let up = bicubic_resize(&data, c, bh, bw, size, size);
-        let up = Tensor::from_vec(up, (1, c, size, size), bkg.device())?.to_dtype(bkg.dtype())?;
+        // The resize as a matrix (the responses to unit impulses), applied with a matmul, so
+        // that training reaches `pos_embed` as PyTorch's F.interpolate does.
+        let n_in = bh * bw;
+        let mut impulses = vec![0f32; n_in * n_in];
+        for i in 0..n_in {
+            impulses[i * n_in + i] = 1.0;
+        }
+        let op = bicubic_resize(&impulses, n_in, bh, bw, size, size); // n_in x size²
+        let op = Tensor::from_vec(op, (n_in, size * size), bkg.device())?.to_dtype(bkg.dtype())?;
+        let up = bkg.reshape((c, n_in))?.matmul(&op)?.reshape((1, c, size, size))?;
         let tiled = win.repeat((1, 1, size / ws, size / ws))?;
         (up + tiled)?.permute((0, 2, 3, 1))?.contiguous()
     }
