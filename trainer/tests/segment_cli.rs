@@ -89,3 +89,29 @@ fn segment_errors_are_clear() {
         .unwrap();
     assert!(String::from_utf8_lossy(&o.stderr).contains("unrecognised image format"));
 }
+
+/// A SAM 1 family checkpoint (the tiny ViT SAM fixture; configuration in its metadata)
+/// through the same command: one mask for a box, IoU, the map of its own probability.
+#[test]
+fn segment_runs_a_sam1_model_with_a_box() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = write_image(dir.path());
+    let out = dir.path().join("out");
+    let st = trainer()
+        .args(["segment", "--weights"])
+        .arg(fixture("sam1_tiny_vit.safetensors"))
+        .args(["--image"])
+        .arg(&img)
+        .args(["--box", "30,20,80,70", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let mask = image::open(out.join("mask.png")).unwrap().to_luma8();
+    assert_eq!(mask.dimensions(), (150, 96));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+    assert_eq!(json["model"], "vit_tiny");
+    assert_eq!(json["ruac_head"], false);
+    assert_eq!(json["iou_predictions"].as_array().unwrap().len(), 1);
+    assert_eq!(json["uncertainty"]["mode"], "sam_sigmoid_entropy");
+}
