@@ -347,8 +347,9 @@ def run_measured(cmd, env, rss_file: Path) -> dict:
     return {"rc": rc, "maxrss_kb": rss, "wall_s": wall, "cpu_s": cpu, "others_cores": others}
 
 
-def build_rust_bench() -> str:
-    cmd = ["cargo", "bench", "-p", "ruac-core", "--bench", "predictor", "--no-run", "--message-format=json"]
+def build_rust_bench(bench: str = "predictor") -> str:
+    """Builds a ruac-core bench binary (release) and returns its path."""
+    cmd = ["cargo", "bench", "-p", "ruac-core", "--bench", bench, "--no-run", "--message-format=json"]
     print("+ " + " ".join(cmd), file=sys.stderr)
     res = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, check=True, text=True)
     exe = None
@@ -357,11 +358,25 @@ def build_rust_bench() -> str:
             msg = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if msg.get("reason") == "compiler-artifact" and msg.get("target", {}).get("name") == "predictor" and msg.get("executable"):
+        if msg.get("reason") == "compiler-artifact" and msg.get("target", {}).get("name") == bench and msg.get("executable"):
             exe = msg["executable"]
     if not exe:
-        raise SystemExit("cargo did not report the predictor bench executable")
+        raise SystemExit(f"cargo did not report the {bench} bench executable")
     return exe
+
+
+def measure(impl: str, cmd, env, workdir: Path, idle_wait: float, retries: int) -> dict:
+    """Runs one measurement after waiting for an idle machine; a run during which other
+    processes took CPU is repeated (`retries` times). Returns `run_measured`'s record."""
+    for attempt in range(retries + 1):
+        busy = wait_idle(idle_wait)
+        m = run_measured(cmd, env, workdir / f"rss_{impl}")
+        if m["rc"] != 0:
+            raise SystemExit(f"{impl} run failed ({m['rc']}): {' '.join(cmd)}")
+        m["busy_cores_before"], m["attempt"] = busy, attempt
+        if m["others_cores"] <= 0.1:
+            break
+    return m
 
 
 def machine_info() -> dict:
@@ -553,15 +568,7 @@ def main() -> int:
                 rs_cmd = [rust_bin, "--weights", str(ckpt), "--config", config, "--image-size", str(size),
                           "--threads", str(n), "--json", str(rs_json)] + common
                 for impl, cmd in (("pytorch", py_cmd), ("rust", rs_cmd)):
-                    # A run during which other processes took CPU is repeated (--retries times).
-                    for attempt in range(a.retries + 1):
-                        busy = wait_idle(a.idle_wait)
-                        m = run_measured(cmd, env, workdir / f"rss_{impl}")
-                        if m["rc"] != 0:
-                            raise SystemExit(f"{impl} run failed ({m['rc']}): {' '.join(cmd)}")
-                        m["busy_cores_before"], m["attempt"] = busy, attempt
-                        if m["others_cores"] <= 0.1:
-                            break
+                    m = measure(impl, cmd, env, workdir, a.idle_wait, a.retries)
                     row[f"{impl}_maxrss_kb"], row[f"{impl}_run"] = m["maxrss_kb"], m
                 row["pytorch"] = json.loads(py_json.read_text())
                 row["rust"] = json.loads(rs_json.read_text())

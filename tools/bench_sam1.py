@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -124,23 +123,6 @@ def torch_worker(a) -> int:
     return 0
 
 
-def build_rust_bench() -> str:
-    cmd = ["cargo", "bench", "-p", "ruac-core", "--bench", "sam1", "--no-run", "--message-format=json"]
-    print("+ " + " ".join(cmd), file=sys.stderr)
-    res = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, check=True, text=True)
-    exe = None
-    for line in res.stdout.splitlines():
-        try:
-            msg = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if msg.get("reason") == "compiler-artifact" and msg.get("target", {}).get("name") == "sam1" and msg.get("executable"):
-            exe = msg["executable"]
-    if not exe:
-        raise SystemExit("cargo did not report the sam1 bench executable")
-    return exe
-
-
 STAGES = ("encoder", "set_image", "decoder", "predict")
 
 
@@ -192,7 +174,7 @@ def main() -> int:
     if not Path(a.weights).is_file():
         raise SystemExit(f"{a.weights} is missing: run `make weights` first")
 
-    rust_bin = a.rust_bin or build_rust_bench()
+    rust_bin = a.rust_bin or bc.build_rust_bench("sam1")
     results = {"machine": bc.machine_info(), "rust_bin": rust_bin, "reps": a.reps, "warmup": a.warmup, "rows": []}
     out_json = Path(a.json)
     out_json.parent.mkdir(parents=True, exist_ok=True)
@@ -207,14 +189,7 @@ def main() -> int:
                       "--json", str(py_json)] + common
             rs_cmd = [rust_bin, "--weights", a.weights, "--threads", str(n), "--json", str(rs_json)] + common
             for impl, cmd in (("pytorch", py_cmd), ("rust", rs_cmd)):
-                for attempt in range(a.retries + 1):
-                    busy = bc.wait_idle(a.idle_wait)
-                    m = bc.run_measured(cmd, env, workdir / f"rss_{impl}")
-                    if m["rc"] != 0:
-                        raise SystemExit(f"{impl} run failed ({m['rc']}): {' '.join(cmd)}")
-                    m["busy_cores_before"], m["attempt"] = busy, attempt
-                    if m["others_cores"] <= 0.1:
-                        break
+                m = bc.measure(impl, cmd, env, workdir, a.idle_wait, a.retries)
                 row[f"{impl}_maxrss_kb"], row[f"{impl}_run"] = m["maxrss_kb"], m
             row["pytorch"] = json.loads(py_json.read_text())
             row["rust"] = json.loads(rs_json.read_text())
