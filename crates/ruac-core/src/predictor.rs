@@ -190,6 +190,9 @@ impl BaseModel {
     }
 }
 
+/// Point coordinates `1, N, 2` and labels `1, N`.
+type PointTensors = (Tensor, Tensor);
+
 /// What `set_image` caches.
 #[derive(Debug, Clone)]
 enum Cached {
@@ -312,7 +315,7 @@ impl Predictor {
     /// SAM 1's prompt placement (`ResizeLongestSide.apply_coords` / `apply_boxes`: `x *
     /// (new_w / old_w)` in f64): points `1, N, 2` with labels, and the box `1, 4`. LiteMedSAM
     /// stretches the image to the square, so its `new_w, new_h` are the input size.
-    fn sam1_prompt_tensors(&self, p: &Prompt) -> Result<(Option<(Tensor, Tensor)>, Option<Tensor>)> {
+    fn sam1_prompt_tensors(&self, p: &Prompt) -> Result<(Option<PointTensors>, Option<Tensor>)> {
         let (h, w) = self.orig_hw;
         let (nh, nw) = self.input_hw();
         let (sx, sy) = (nw as f64 / w as f64, nh as f64 / h as f64);
