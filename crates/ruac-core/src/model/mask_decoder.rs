@@ -34,6 +34,27 @@ pub enum PixelHead {
     Bayesian(BayesianPixelHead),
 }
 
+impl PixelHead {
+    /// Mask logits `B, K, H, W` from the upscaled embedding `B, C, H, W` and the mask tokens
+    /// `B, K, D` (the last step of `MaskDecoder.predict_masks`, SAM 1 and SAM 2 alike; the
+    /// Bayesian head gives its mean logits).
+    pub fn logits(&self, up: &Tensor, mask_tokens: &Tensor) -> Result<Tensor> {
+        match self {
+            PixelHead::Hypernetwork(mlps) => {
+                let hyper = mlps
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| m.forward(&mask_tokens.narrow(1, i, 1)?))
+                    .collect::<Result<Vec<_>>>()?;
+                let hyper = Tensor::cat(&hyper, 1)?;
+                let (b, cu, hu, wu) = up.dims4()?;
+                hyper.matmul(&up.reshape((b, cu, hu * wu))?)?.reshape((b, mlps.len(), hu, wu))
+            }
+            PixelHead::Bayesian(head) => head.mean_logits(up, mask_tokens),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct MaskDecoder {
     pub transformer: TwoWayTransformer,
@@ -119,19 +140,7 @@ impl MaskDecoder {
         let up = self.upscale_ln.forward(&up)?.gelu_erf()?;
         let up = self.upscale_conv2.forward(&up)?.broadcast_add(feat_s0)?.gelu_erf()?;
 
-        let masks = match &self.pixel_head {
-            PixelHead::Hypernetwork(mlps) => {
-                let hyper = mlps
-                    .iter()
-                    .enumerate()
-                    .map(|(i, m)| m.forward(&mask_tokens_out.narrow(1, i, 1)?))
-                    .collect::<Result<Vec<_>>>()?;
-                let hyper = Tensor::cat(&hyper, 1)?;
-                let (_, cu, hu, wu) = up.dims4()?;
-                hyper.matmul(&up.reshape((b, cu, hu * wu))?)?.reshape((b, n_mask, hu, wu))?
-            }
-            PixelHead::Bayesian(head) => head.mean_logits(&up, &mask_tokens_out)?,
-        };
+        let masks = self.pixel_head.logits(&up, &mask_tokens_out)?;
         let iou = self.iou_prediction_head.forward(&iou_token_out)?;
         let obj_score = self.pred_obj_score_head.forward(&hs.narrow(1, 0, 1)?.squeeze(1)?)?;
         Ok(DecoderOutput { masks, iou, obj_score, upscaled: up, mask_tokens: mask_tokens_out })

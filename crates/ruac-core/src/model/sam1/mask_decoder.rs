@@ -162,19 +162,7 @@ impl Sam1MaskDecoder {
         let src = src.transpose(1, 2)?.reshape((b, c, h, w))?;
         let up = self.upscale_ln.forward(&self.upscale_conv1.forward(&src)?)?.gelu_erf()?;
         let up = self.upscale_conv2.forward(&up)?.gelu_erf()?;
-        let masks = match &self.pixel_head {
-            PixelHead::Hypernetwork(mlps) => {
-                let hyper = mlps
-                    .iter()
-                    .enumerate()
-                    .map(|(i, m)| m.forward(&mask_tokens_out.narrow(1, i, 1)?))
-                    .collect::<Result<Vec<_>>>()?;
-                let hyper = Tensor::cat(&hyper, 1)?;
-                let (_, cu, hu, wu) = up.dims4()?;
-                hyper.matmul(&up.reshape((b, cu, hu * wu))?)?.reshape((b, n_mask, hu, wu))?
-            }
-            PixelHead::Bayesian(head) => head.mean_logits(&up, &mask_tokens_out)?,
-        };
+        let masks = self.pixel_head.logits(&up, &mask_tokens_out)?;
         let iou = self.iou_prediction_head.forward(&iou_token_out)?;
         Ok(Sam1DecoderOutput { masks, iou, upscaled: up, mask_tokens: mask_tokens_out })
     }
