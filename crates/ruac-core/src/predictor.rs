@@ -13,7 +13,6 @@ use crate::image_io::{Preprocessing, RgbImage};
 use crate::model::mask_decoder::gather_tokens;
 use crate::model::mask_decoder::PixelHead;
 use crate::model::ops::binary_entropy;
-use crate::model::sam1::Sam1EncoderConfig;
 use crate::model::{ImageFeatures, Sam1Model, Sam2Model};
 use crate::{Error, Result};
 
@@ -166,10 +165,7 @@ impl BaseModel {
     pub fn preprocessing(&self) -> Preprocessing {
         match self {
             BaseModel::Sam2(_) => Preprocessing::Sam2,
-            BaseModel::Sam1(m) => match &m.cfg.encoder {
-                Sam1EncoderConfig::TinyVit(t) if t.patch_kernel == 1 => Preprocessing::LiteMedSam,
-                _ => Preprocessing::Sam1,
-            },
+            BaseModel::Sam1(m) => m.cfg.preprocessing(),
         }
     }
 

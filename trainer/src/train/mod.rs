@@ -4,12 +4,13 @@
 //! Every sample, prompt and Weibull draw of step `t` is a function of `(seed, t)`, so a run's
 //! position is its step count: a checkpoint holds the parameters, the optimiser moments and
 //! that count, and `--resume` continues with exactly the losses of an uninterrupted run.
+pub mod base;
 pub mod ckpt;
 pub mod config;
 pub mod data;
 pub mod optim;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,14 +24,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ruac_core::checkpoint::{
     Checkpoint, ATTACKER_PREFIXES, BAYES_HEAD_PREFIX, VIDEO_ONLY_PREFIXES,
 };
-use ruac_core::image_io::preprocess;
 use ruac_core::method::attack::{Attackers, AttackersConfig};
 use ruac_core::method::params::ParamStore;
 use ruac_core::method::step::run_branch;
-use ruac_core::model::config::Sam2Config;
-use ruac_core::model::init::init_params;
-use ruac_core::model::Sam2Model;
 use ruac_core::rng::Pcg32;
+
+use base::BaseConfig;
 
 use config::TrainConfig;
 use optim::{AdamW, Group};
@@ -73,31 +72,17 @@ pub fn device(spec: &str) -> Result<Device> {
 }
 
 /// The model configuration of a run.
-pub fn model_config(cfg: &TrainConfig) -> Result<Sam2Config> {
-    let mut m = Sam2Config::by_name(&cfg.model.config).ok_or_else(|| {
-        anyhow!(
-            "unknown model config {:?} (micro, tiny, small, base_plus, large)",
-            cfg.model.config
-        )
-    })?;
-    if let Some(s) = cfg.model.image_size {
-        m.image_size = s;
-    }
-    m.bayes_head = cfg.model.bayes_head.then(Default::default);
-    m.validate()?;
-    Ok(m)
-}
-
 /// Starting tensors: the init checkpoint's where names and shapes match, fresh ones for the
-/// rest (the Bayesian head on a plain SAM 2.1 base; everything when training from scratch).
+/// rest (the Bayesian head on a plain SAM 2.1 or SAM 1 base; everything when training from
+/// scratch).
 fn initial_tensors(
     cfg: &TrainConfig,
-    mcfg: &Sam2Config,
+    mcfg: &BaseConfig,
     attackers: &AttackersConfig,
 ) -> Result<(BTreeMap<String, Tensor>, Vec<String>)> {
-    let mut fresh = init_params(mcfg, cfg.train.seed)?;
+    let mut fresh = mcfg.fresh_params(cfg.train.seed)?;
     fresh.extend(Attackers::init_params(
-        mcfg,
+        mcfg.geometry(),
         attackers,
         cfg.train.seed ^ 0xa77a,
     )?);
@@ -112,7 +97,7 @@ fn initial_tensors(
                         "init weights {}: {name} has shape {:?}, the {} model needs {:?}",
                         path.display(),
                         src.dims(),
-                        mcfg.name,
+                        mcfg.name(),
                         t.dims()
                     );
                 }
@@ -135,7 +120,7 @@ fn initial_tensors(
             bail!(
                 "init weights {} share no tensor with the {} model",
                 path.display(),
-                mcfg.name
+                mcfg.name()
             );
         }
     }
@@ -143,13 +128,16 @@ fn initial_tensors(
 }
 
 fn group_of(name: &str, cfg: &TrainConfig, dims: usize) -> Group {
+    // A SAM 1 base has no memory encoder: the deformation attacker's copies of it are fresh
+    // and trained with the attacker (see `is_trained`).
+    let attacker = ATTACKER_PREFIXES.iter().chain(VIDEO_ONLY_PREFIXES).any(|p| name.starts_with(p));
     let wd = if dims <= 1 {
         0.0
     } else {
         cfg.train.weight_decay
     };
     let lr = &cfg.lr;
-    if ATTACKER_PREFIXES.iter().any(|p| name.starts_with(p)) {
+    if attacker {
         lr.group(lr.attackers, wd)
     } else if name.starts_with(BAYES_HEAD_PREFIX) {
         lr.group(lr.head, wd)
@@ -160,13 +148,16 @@ fn group_of(name: &str, cfg: &TrainConfig, dims: usize) -> Group {
     }
 }
 
-/// Whether a parameter is trained in this run.
-fn is_trained(name: &str, cfg: &TrainConfig) -> bool {
+/// Whether a parameter is trained in this run; `from_init` says whether the init checkpoint
+/// provided it.
+fn is_trained(name: &str, cfg: &TrainConfig, from_init: bool) -> bool {
     if ruac_core::checkpoint::is_buffer(name) {
         return false;
     }
     if VIDEO_ONLY_PREFIXES.iter().any(|p| name.starts_with(p)) {
-        return false; // the deformation attacker's copies of the memory encoder are frozen
+        // The deformation attacker's copies of SAM 2's memory encoder are frozen (reference);
+        // without a checkpoint's (a SAM 1 base, or SAM 2 from scratch) they are learned.
+        return !from_init;
     }
     if name.starts_with("image_encoder.") {
         return !cfg.model.freeze_image_encoder;
@@ -212,7 +203,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     // Weibull uniforms are drawn on the host and uploaded, keeping runs identical across
     // devices up to float rounding.
     let dev = device(&args.device)?;
-    let mcfg = model_config(&cfg)?;
+    let mcfg = BaseConfig::from_train(&cfg)?;
     let acfg = AttackersConfig {
         style: cfg.attack.style,
         deform: cfg.attack.deform,
@@ -224,9 +215,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let cfg_text = cfg.to_toml()?;
 
     let (tensors, reused) = initial_tensors(&cfg, &mcfg, &acfg)?;
-    let store = ParamStore::new_on(tensors, |n| is_trained(n, &cfg), &dev)?;
-    let model = Sam2Model::new(&mcfg, store.vb(""))?;
-    let attackers = Attackers::new(&mcfg, &acfg, &store)?;
+    let reused_set: std::collections::HashSet<&str> = reused.iter().map(|s| s.as_str()).collect();
+    let store = ParamStore::new_on(tensors, |n| is_trained(n, &cfg, reused_set.contains(n)), &dev)?;
+    let model = mcfg.build(&store)?;
+    let attackers = Attackers::new(mcfg.geometry(), &acfg, &store)?;
     let mut opt = AdamW::new(
         store
             .trained()
@@ -282,7 +274,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     std::fs::write(args.out.join("config.toml"), &cfg_text)?;
 
-    let source = data::Source::open(&cfg, mcfg.image_size)?;
+    let source = data::Source::open(&cfg, mcfg.image_size())?;
+    let prep = mcfg.preprocessing();
     let total = cfg.train.steps;
     let end = args
         .max_steps
@@ -360,8 +353,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
             let index = (step * accum + micro) as u64;
             let mut rng = Pcg32::new(cfg.train.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
             let (img, masks) = source.sample(index, &mut rng)?;
-            let s = mcfg.image_size;
-            let x = Tensor::from_vec(preprocess(&img, s), (1, 3, s, s), &dev)?;
+            let s = mcfg.image_size();
+            let x = Tensor::from_vec(prep.apply(&img, s), (1, 3, s, s), &dev)?;
             tm.data += lap(&mut t);
             let clean = run_branch(&model, &x, &masks, &cfg.loss, false, &mut rng)?;
             let mut loss = (&clean.seg * clean_w)?;
@@ -373,7 +366,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             }
             tm.forward += lap(&mut t);
             if adv_on {
-                let adv = attackers.attack(&model, &x, &masks, &mut rng)?;
+                let adv = attackers.attack(&clean.image_embed, &x, &masks, &mut rng)?;
                 tm.attack += lap(&mut t);
                 let b = run_branch(&model, &adv.image, &adv.masks, &cfg.loss, true, &mut rng)?;
                 let mut a = b.seg.clone();
@@ -489,7 +482,7 @@ pub fn export(args: ExportArgs) -> Result<()> {
     let l = ckpt::load(&path)?;
     let cfg: TrainConfig =
         toml::from_str(&l.meta.config).context("the checkpoint's configuration")?;
-    let mcfg = model_config(&cfg)?;
+    let mcfg = BaseConfig::from_train(&cfg)?;
     let mut out = BTreeMap::new();
     for (k, t) in &l.params {
         if ATTACKER_PREFIXES
@@ -501,22 +494,20 @@ pub fn export(args: ExportArgs) -> Result<()> {
         }
         out.insert(k.clone(), t.to_dtype(dtype)?);
     }
-    let mut md = HashMap::new();
-    md.insert("ruac_config".to_string(), mcfg.name.clone());
-    md.insert("ruac_image_size".to_string(), mcfg.image_size.to_string());
+    let mut md = mcfg.export_metadata()?;
     md.insert("ruac_trained_steps".to_string(), l.meta.step.to_string());
     ckpt::write_safetensors_atomic(&args.out, &out, md)?;
     // Prove the file loads as an inference model before reporting success.
     let ck = Checkpoint::load(&args.out)?;
-    ck.build_model(Some(mcfg.clone()), &Device::Cpu)
+    mcfg.check_loads(&ck)
         .with_context(|| format!("the exported {} does not load", args.out.display()))?;
     eprintln!(
         "wrote {} ({} tensors, {}, {} model, image size {})",
         args.out.display(),
         out.len(),
         args.dtype,
-        mcfg.name,
-        mcfg.image_size
+        mcfg.name(),
+        mcfg.image_size()
     );
     Ok(())
 }

@@ -7,12 +7,11 @@ use std::collections::BTreeMap;
 
 use candle_core::{Device, Tensor};
 
+use super::base::AttackGeometry;
 use super::deform::{warp_objects, DeformAttacker};
 use super::params::ParamStore;
 use super::style::{apply_adain, region_stats, ObjectGraph, StyleAttacker};
-use crate::model::config::Sam2Config;
 use crate::model::init::{init_tensor, shapes_of};
-use crate::model::Sam2Model;
 use crate::rng::Pcg32;
 use crate::Result;
 
@@ -39,20 +38,16 @@ pub struct Attackers {
 }
 
 impl Attackers {
-    fn stride(cfg: &Sam2Config) -> usize {
-        cfg.image_size / cfg.embedding_size()
-    }
-
     /// Fresh parameters: the attackers' output layers at std 0.01 (the attack starts near
     /// zero), the rest by the model's rules; memory-encoder copies are overwritten by the
-    /// checkpoint's when it has them.
+    /// checkpoint's when it has them (SAM 2.1; a SAM 1 base has no memory encoder).
     pub fn init_params(
-        cfg: &Sam2Config,
+        geom: AttackGeometry,
         a: &AttackersConfig,
         seed: u64,
     ) -> Result<BTreeMap<String, Tensor>> {
-        let d = cfg.d_model;
-        let stride = Self::stride(cfg);
+        let d = geom.dim;
+        let stride = geom.stride();
         let mut shapes = BTreeMap::new();
         if a.style {
             shapes.extend(shapes_of(|vb| {
@@ -89,9 +84,9 @@ impl Attackers {
         Ok(out)
     }
 
-    pub fn new(cfg: &Sam2Config, a: &AttackersConfig, store: &ParamStore) -> Result<Self> {
+    pub fn new(geom: AttackGeometry, a: &AttackersConfig, store: &ParamStore) -> Result<Self> {
         let vb = store.vb("");
-        let d = cfg.d_model;
+        let d = geom.dim;
         Ok(Self {
             style: if a.style {
                 Some(StyleAttacker::new(d, a.eps_style, vb.clone())?)
@@ -99,11 +94,11 @@ impl Attackers {
                 None
             },
             deform: if a.deform {
-                Some(DeformAttacker::new(d, Self::stride(cfg), a.eps_deform, vb)?)
+                Some(DeformAttacker::new(d, geom.stride(), a.eps_deform, vb)?)
             } else {
                 None
             },
-            image_size: cfg.image_size,
+            image_size: geom.image_size,
         })
     }
 
@@ -111,17 +106,18 @@ impl Attackers {
         self.style.is_some() || self.deform.is_some()
     }
 
-    /// Attacks a preprocessed `1, 3, S, S` image with object masks `S × S`.
+    /// Attacks a preprocessed `1, 3, S, S` image with object masks `S × S`; `clean_embed` is
+    /// its image embedding `1, D, g, g` (`BranchLosses::image_embed` of the clean branch).
     pub fn attack(
         &self,
-        model: &Sam2Model,
+        clean_embed: &Tensor,
         image: &Tensor,
         masks: &[Vec<bool>],
         _rng: &mut Pcg32,
     ) -> Result<Attacked> {
         let s = self.image_size;
         let dev = image.device().clone();
-        let feat = model.encode_image(&image.detach())?.image_embed.detach(); // 1, D, g, g
+        let feat = clean_embed.detach();
         let (_, d, g, _) = feat.dims4()?;
         let mts: Vec<Tensor> = masks
             .iter()

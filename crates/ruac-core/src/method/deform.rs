@@ -8,6 +8,7 @@ use candle_nn::{conv2d, Conv2d, Conv2dConfig, VarBuilder};
 use super::grl::grad_reverse;
 use super::warp::{resize_bilinear, warp_bilinear};
 use crate::model::common::{linear, LayerNorm2d, Linear};
+use crate::model::dwconv::depthwise_conv2d;
 
 /// SAM 2's `MaskDownSampler` (`sam2/modeling/memory_encoder.py`): `log2(stride)` blocks of
 /// conv 3×3 stride 2 → LayerNorm2d → GELU, each multiplying channels by 4, then a 1×1 conv.
@@ -90,10 +91,14 @@ impl CxBlock {
 
 impl Module for CxBlock {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = self
-            .norm
-            .forward(&self.dwconv.forward(x)?)?
-            .permute((0, 2, 3, 1))?;
+        // candle would run the 7x7 depthwise convolution one channel at a time.
+        let c = self.dwconv.weight().dim(0)?;
+        let dw = depthwise_conv2d(x, self.dwconv.weight(), 1, 3)?;
+        let dw = match self.dwconv.bias() {
+            Some(b) => dw.broadcast_add(&b.reshape((1, c, 1, 1))?)?,
+            None => dw,
+        };
+        let y = self.norm.forward(&dw)?.permute((0, 2, 3, 1))?;
         let y = self
             .pw2
             .forward(&self.pw1.forward(&y)?.gelu_erf()?)?

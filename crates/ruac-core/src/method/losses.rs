@@ -96,7 +96,7 @@ impl SegLoss {
 pub fn seg_step_loss(
     masks: &Tensor,
     iou_pred: &Tensor,
-    obj_logit: &Tensor,
+    obj_logit: Option<&Tensor>,
     target: &Tensor,
     w: &SegLossWeights,
 ) -> Result<SegLoss> {
@@ -116,10 +116,11 @@ pub fn seg_step_loss(
     }
     let actual = mask_iou(masks, &t)?;
     let iou = (iou_pred.get(best)? - actual.get(best)?)?.abs()?;
-    let obj_score = bce_with_logits(
-        &obj_logit.flatten_all()?,
-        &Tensor::ones(1, obj_logit.dtype(), obj_logit.device())?,
-    )?;
+    // SAM 1 has no object-score head: its term is zero.
+    let obj_score = match obj_logit {
+        Some(o) => bce_with_logits(&o.flatten_all()?, &Tensor::ones(1, o.dtype(), o.device())?)?,
+        None => Tensor::zeros((), masks.dtype(), masks.device())?,
+    };
     Ok(SegLoss {
         focal: focal.get(best)?,
         dice: dice.get(best)?,

@@ -2,6 +2,7 @@
 //! layer, differentiable warping, the style and deformation attackers, and one training
 //! branch. Nothing here is needed at inference; the attackers are dropped at export.
 pub mod attack;
+pub mod base;
 pub mod deform;
 pub mod grl;
 pub mod losses;

@@ -1,7 +1,8 @@
 //! One branch of a training step (paper §3.5; `sam2/modeling/sam2_base.py` training path
 //! and `ruac/core/pipeline.py`): encode the image, then for each object an initial prompt and
 //! correction clicks, each decoded and supervised with SAM 2's loss; with the Bayesian head
-//! the logits are reparameterised Weibull samples, and the KL and UAA terms are added.
+//! the logits are reparameterised Weibull samples, and the KL and UAA terms are added. The
+//! base is SAM 2.1 or a SAM 1 model ([`BaseModel`]; SAM 1 has no object-score term).
 use candle_core::{Device, Tensor};
 
 use super::losses::{pixel_error, seg_step_loss, uaa_loss, SegLossWeights};
@@ -9,8 +10,7 @@ use super::prompts::{correction_click, sample_initial, InitialPrompt, PromptConf
 use super::warp::resize_bilinear;
 use crate::model::bayes_head::{BayesianPixelHead, WeibullParams};
 use crate::model::mask_decoder::PixelHead;
-use crate::model::Sam2Model;
-use crate::predictor::PointLabel;
+use crate::predictor::{BaseModel, PointLabel};
 use crate::rng::Pcg32;
 use crate::Result;
 
@@ -71,6 +71,9 @@ pub struct BranchLosses {
     pub cal: Option<Tensor>,
     /// Mean IoU of the first step's chosen mask (a training diagnostic).
     pub iou_first: f32,
+    /// The image embedding, detached: the attackers' input after the clean branch, which
+    /// saves them a second pass of the frozen encoder.
+    pub image_embed: Tensor,
 }
 
 fn mask_to_tensor(m: &[bool], s: usize, dev: &Device) -> Result<Tensor> {
@@ -113,19 +116,17 @@ fn sampled_logits(p: &WeibullParams, rng: &mut Pcg32) -> Result<Tensor> {
 /// Runs one branch on a preprocessed `1, 3, S, S` image whose objects are `masks` (row-major
 /// `S × S`, at most a few, each non-empty). `rng` drives the prompts and the Weibull draws.
 pub fn run_branch(
-    model: &Sam2Model,
+    model: &BaseModel,
     image: &Tensor,
     masks: &[Vec<bool>],
     cfg: &BranchConfig,
     want_cal: bool,
     rng: &mut Pcg32,
 ) -> Result<BranchLosses> {
-    let s = model.cfg.image_size;
-    let lr = model.cfg.low_res_size();
+    let s = model.image_size();
+    let lr = model.low_res_size();
     let dev = image.device().clone();
-    let feats = model.encode_image(image)?;
-    let dense_pe = model.prompt_encoder.get_dense_pe()?;
-    let dec = &model.mask_decoder;
+    let feats = model.encode(image)?;
     let mut seg_total: Option<Tensor> = None;
     let mut kl_total: Option<Tensor> = None;
     let mut cal_total: Option<Tensor> = None;
@@ -152,30 +153,10 @@ pub fn run_branch(
         }
         let steps = 1 + cfg.prompts.correction_clicks;
         for step in 0..steps {
-            let pts = if points.is_empty() {
-                None
-            } else {
-                let n = points.len();
-                let c: Vec<f32> = points.iter().flat_map(|p| [p.0, p.1]).collect();
-                let l: Vec<f32> = points.iter().map(|p| p.2).collect();
-                Some((
-                    Tensor::from_vec(c, (1, n, 2), &dev)?,
-                    Tensor::from_vec(l, (1, n), &dev)?,
-                ))
-            };
-            let (sparse, dense) = model
-                .prompt_encoder
-                .forward(pts.as_ref().map(|(a, b)| (a, b)), mask_input.as_ref())?;
-            let out = dec.predict_masks(
-                &feats.image_embed,
-                &dense_pe,
-                &sparse,
-                &dense,
-                (&feats.feat_s0, &feats.feat_s1),
-            )?;
+            let out = model.decode(&feats, &points, mask_input.as_ref())?;
             // SAM 2's `_use_multimask`: several masks when at most one click is given.
             let multimask = points.len() <= 1 && step == 0 && mask_input.is_none();
-            let (all_logits, head) = match &dec.pixel_head {
+            let (all_logits, head) = match model.pixel_head() {
                 PixelHead::Bayesian(head) => {
                     let p = head.params(&out.upscaled, &out.mask_tokens, 0.0, 0.0)?;
                     let kl = ((BayesianPixelHead::kl_weibull_gamma(
@@ -199,14 +180,14 @@ pub fn run_branch(
                 PixelHead::Hypernetwork(_) => (out.masks.clone(), None),
             };
             let (start, k) = if multimask {
-                (1, model.cfg.decoder.num_multimask_outputs)
+                (1, model.num_multimask_outputs())
             } else {
                 (0, 1)
             };
             let low = all_logits.narrow(1, start, k)?.squeeze(0)?; // K, lr, lr
             let iou_pred = out.iou.narrow(1, start, k)?.squeeze(0)?;
             let high = resize_bilinear(&low, s, s)?;
-            let l = seg_step_loss(&high, &iou_pred, &out.obj_score, &target, &cfg.seg)?;
+            let l = seg_step_loss(&high, &iou_pred, out.obj_score.as_ref(), &target, &cfg.seg)?;
             let lt = l.total(&cfg.seg)?;
             seg_total = Some(match seg_total {
                 None => lt,
@@ -288,5 +269,6 @@ pub fn run_branch(
         kl: kl_total.map(|t| t / n).transpose()?,
         cal: cal_total.map(|t| t / n).transpose()?,
         iou_first: iou_sum / n as f32,
+        image_embed: feats.image_embed.detach(),
     })
 }

@@ -2,6 +2,8 @@
 pub mod bayes_head;
 pub mod common;
 pub mod config;
+pub mod dwconv;
+pub mod gelu;
 pub mod hiera;
 pub mod init;
 pub mod mask_decoder;

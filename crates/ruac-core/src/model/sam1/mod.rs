@@ -88,6 +88,15 @@ impl Sam1Config {
         }
     }
 
+    /// The reference preprocessing: LiteMedSAM's (a TinyViT with the 1x1 patch embedding) as
+    /// its wheel does it; SAM 1's `ResizeLongestSide` otherwise.
+    pub fn preprocessing(&self) -> crate::image_io::Preprocessing {
+        match &self.encoder {
+            Sam1EncoderConfig::TinyVit(t) if t.patch_kernel == 1 => crate::image_io::Preprocessing::LiteMedSam,
+            _ => crate::image_io::Preprocessing::Sam1,
+        }
+    }
+
     /// Side of the image embedding grid.
     pub fn embedding_size(&self) -> usize {
         match &self.encoder {

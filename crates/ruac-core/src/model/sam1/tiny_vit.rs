@@ -12,6 +12,8 @@ use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
 
 use super::image_encoder::Neck;
 use crate::model::common::{layer_norm_eps, linear, softmax_last_dim, LayerNorm, Linear};
+use crate::model::dwconv::depthwise_conv2d;
+use crate::model::gelu::gelu;
 
 /// TinyViT hyper-parameters.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -107,35 +109,12 @@ impl Conv2dBn {
         Ok(Self { conv: Conv2d::new(w, Some(shift), cfg) })
     }
 
-    /// Depthwise convolutions (`groups == channels`) as a sum of shifted, per-channel scaled
-    /// copies: candle runs grouped convolutions one group at a time.
+    /// Depthwise convolutions (`groups == channels`): candle runs grouped convolutions one
+    /// group at a time ([`depthwise_conv2d`]).
     fn forward_depthwise(&self, x: &Tensor) -> Result<Tensor> {
         let cfg = self.conv.config();
-        let w = self.conv.weight();
-        let (c, _, k, _) = w.dims4()?;
-        let (b, _, h, wd) = x.dims4()?;
-        let p = cfg.padding;
-        let x = x.pad_with_zeros(2, p, p)?.pad_with_zeros(3, p, p)?;
-        let (ho, wo) = (h + 2 * p - k + 1, wd + 2 * p - k + 1);
-        let mut acc: Option<Tensor> = None;
-        for dy in 0..k {
-            for dx in 0..k {
-                let tap = w.narrow(2, dy, 1)?.narrow(3, dx, 1)?.reshape((1, c, 1, 1))?;
-                let term = x.narrow(2, dy, ho)?.narrow(3, dx, wo)?.broadcast_mul(&tap)?;
-                acc = Some(match acc {
-                    None => term,
-                    Some(a) => (a + term)?,
-                });
-            }
-        }
-        let mut y = acc.ok_or_else(|| candle_core::Error::Msg("empty depthwise kernel".into()))?;
-        if cfg.stride > 1 {
-            // Every `stride`-th output of the stride-1 convolution.
-            let s = cfg.stride;
-            let (hs, ws) = (ho.div_ceil(s), wo.div_ceil(s));
-            y = y.pad_with_zeros(2, 0, hs * s - ho)?.pad_with_zeros(3, 0, ws * s - wo)?;
-            y = y.reshape((b, c, hs, s, ws, s))?.narrow(3, 0, 1)?.narrow(5, 0, 1)?.reshape((b, c, hs, ws))?;
-        }
+        let c = self.conv.weight().dim(0)?;
+        let y = depthwise_conv2d(x, self.conv.weight(), cfg.stride, cfg.padding)?;
         match self.conv.bias() {
             Some(bias) => y.broadcast_add(&bias.reshape((1, c, 1, 1))?),
             None => Ok(y),
@@ -145,9 +124,22 @@ impl Conv2dBn {
 
 impl Module for Conv2dBn {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let g = self.conv.config().groups;
-        if g > 1 && g == self.conv.weight().dim(0)? {
+        let cfg = self.conv.config();
+        let w = self.conv.weight();
+        let (g, k) = (cfg.groups, w.dim(3)?);
+        if g > 1 && g == w.dim(0)? {
             self.forward_depthwise(x)
+        } else if k == 1 && g == 1 && cfg.stride == 1 && cfg.padding == 0 {
+            // A 1x1 convolution is one matrix product on NCHW (candle's conv2d copies the
+            // input into patches first): `cout x cin` times `cin x HW` per image.
+            let (b, cin, h, wd) = x.dims4()?;
+            let cout = w.dim(0)?;
+            let y = w.reshape((1, cout, cin))?.broadcast_as((b, cout, cin))?.matmul(&x.reshape((b, cin, h * wd))?)?;
+            let y = match self.conv.bias() {
+                Some(bias) => y.broadcast_add(&bias.reshape((1, cout, 1))?)?,
+                None => y,
+            };
+            y.reshape((b, cout, h, wd))
         } else {
             self.conv.forward(x)
         }
@@ -184,7 +176,7 @@ impl PatchEmbed {
 
 impl Module for PatchEmbed {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.conv2.forward(&self.conv1.forward(x)?.gelu_erf()?)
+        self.conv2.forward(&gelu(&self.conv1.forward(x)?)?)
     }
 }
 
@@ -209,9 +201,9 @@ impl MbConv {
 
 impl Module for MbConv {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = self.conv1.forward(x)?.gelu_erf()?;
-        let y = self.conv2.forward(&y)?.gelu_erf()?;
-        (self.conv3.forward(&y)? + x)?.gelu_erf()
+        let y = gelu(&self.conv1.forward(x)?)?;
+        let y = gelu(&self.conv2.forward(&y)?)?;
+        gelu(&(self.conv3.forward(&y)? + x)?)
     }
 }
 
@@ -237,8 +229,8 @@ impl PatchMerging {
 
 impl Module for PatchMerging {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = self.conv1.forward(x)?.gelu_erf()?;
-        let y = self.conv2.forward(&y)?.gelu_erf()?;
+        let y = gelu(&self.conv1.forward(x)?)?;
+        let y = gelu(&self.conv2.forward(&y)?)?;
         self.conv3.forward(&y)
     }
 }
@@ -327,7 +319,7 @@ impl Mlp {
 
 impl Module for Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.fc2.forward(&self.fc1.forward(&self.norm.forward(x)?)?.gelu_erf()?)
+        self.fc2.forward(&gelu(&self.fc1.forward(&self.norm.forward(x)?)?)?)
     }
 }
 
