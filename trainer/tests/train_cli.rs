@@ -171,3 +171,96 @@ fn committed_models_load_at_their_training_size() {
         ck.build_model(Some(cfg), &candle_core::Device::Cpu).unwrap();
     }
 }
+
+/// RUAC on a SAM 1 base (issue #6): a tiny random SAM ViT whose configuration its checkpoint
+/// names, with the Bayesian head, both attackers and the UAA loss from the first step, box
+/// prompts. The head's loss falls; the export drops the attackers (whose memory-encoder
+/// modules were fresh and trained: SAM 1 has none to copy), keeps the frozen encoder bit for
+/// bit, and loads as a SAM 1 RUAC model.
+#[test]
+fn ruac_on_a_sam1_base_trains_and_exports_a_sam1_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/ruac-core/tests/fixtures/sam1_tiny_vit.safetensors");
+    let text = format!(
+        r#"[model]
+config = "sam1"
+init = "{}"
+bayes_head = true
+freeze_image_encoder = true
+
+[data]
+source = "procedural"
+max_objects = 1
+
+[train]
+steps = 30
+grad_accum = 1
+seed = 11
+clip_grad_norm = 1.0
+weight_decay = 0.0
+checkpoint_every = 10
+keep_checkpoints = 1
+
+[lr]
+base = [1e-3, 1e-3]
+head = [1e-2, 1e-2]
+attackers = [1e-2, 1e-2]
+vision = [0.0, 0.0]
+
+[loss.prompts]
+correction_clicks = 0
+prob_point = 0.0
+prob_box_given_not_point = 1.0
+
+[loss.seg]
+obj_score = 0.0
+
+[weights]
+kl_from = 0.0
+adv_from = 0.0
+
+[attack]
+style = true
+deform = true
+"#,
+        init.display().to_string().replace('\\', "/")
+    );
+    let cfg = dir.path().join("sam1.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let run = dir.path().join("run");
+    let o = train(&cfg, &run, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let log: Vec<serde_json::Value> =
+        std::fs::read_to_string(run.join("log.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    for r in &log {
+        assert!(r["adv_seg"].as_f64().unwrap() > 0.0 && r["cal"].as_f64().unwrap() > 0.0, "adversarial branch and UAA loss must run: {r}");
+    }
+    let seg: Vec<f64> = log.iter().map(|r| r["clean_seg"].as_f64().unwrap()).collect();
+    let first: f64 = seg[..8].iter().sum::<f64>() / 8.0;
+    let last: f64 = seg[seg.len() - 8..].iter().sum::<f64>() / 8.0;
+    assert!(last < 0.9 * first, "clean segmentation loss did not fall: first {first:.3}, last {last:.3} ({seg:?})");
+    let ck = std::fs::read(run.join("checkpoints/step_0000030.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&ck).unwrap();
+    assert!(st.names().iter().any(|n| n.starts_with("param.memory_encoder.")), "the deformation attacker's modules");
+
+    let out = dir.path().join("sam1-ruac.safetensors");
+    let o = trainer().args(["export", "--checkpoint"]).arg(&run).arg("--out").arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let exported = ruac_core::checkpoint::Checkpoint::load(&out).unwrap();
+    assert!(exported.is_sam1());
+    let c = exported.infer_sam1_config().unwrap();
+    assert!(c.decoder.bayes_head && c.name == "vit_tiny", "{c:?}");
+    assert!(exported.tensors.keys().all(|n| !n.starts_with("style_") && !n.starts_with("deform_") && !n.starts_with("memory_encoder.")));
+    let original = ruac_core::checkpoint::Checkpoint::load(&init).unwrap();
+    let mut encoder = 0;
+    for (name, t) in &original.tensors {
+        if name.starts_with("image_encoder.") {
+            let e = exported.tensors.get(name).unwrap_or_else(|| panic!("{name} missing from the export"));
+            let d = (e - t).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+            assert_eq!(d, 0.0, "{name} changed although the encoder is frozen");
+            encoder += 1;
+        }
+    }
+    assert!(encoder > 10);
+    exported.build_sam1(None, &candle_core::Device::Cpu).unwrap();
+}

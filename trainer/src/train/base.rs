@@ -2,7 +2,7 @@
 //! SAM ViT, MobileSAM, LiteMedSAM), named by `model.config`.
 use std::collections::{BTreeMap, HashMap};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use candle_core::{Device, Tensor};
 use ruac_core::checkpoint::Checkpoint;
 use ruac_core::image_io::Preprocessing;
@@ -24,10 +24,18 @@ pub enum BaseConfig {
 }
 
 impl BaseConfig {
-    /// `model.config`: a SAM 2.1 size (micro, tiny, small, base_plus, large) or a SAM 1 model
-    /// (vit_b, vit_l, vit_h, mobile_sam, lite_medsam); `model.image_size` resizes SAM 2.1 only.
+    /// `model.config`: a SAM 2.1 size (micro, tiny, small, base_plus, large), a SAM 1 model
+    /// (vit_b, vit_l, vit_h, mobile_sam, lite_medsam), or `sam1`: the SAM 1 configuration the
+    /// `model.init` checkpoint names (`Checkpoint::infer_sam1_config`: its metadata, else its
+    /// shapes). `model.image_size` resizes SAM 2.1 only.
     pub fn from_train(cfg: &TrainConfig) -> Result<Self> {
         let m = &cfg.model;
+        if m.config == "sam1" {
+            let path = m.init.as_ref().ok_or_else(|| anyhow!("model.config = \"sam1\" takes its configuration from model.init, which is not set"))?;
+            let ck = Checkpoint::load(path).with_context(|| format!("loading init weights {}", path.display()))?;
+            let c = ck.infer_sam1_config().with_context(|| format!("init weights {}", path.display()))?;
+            return Ok(BaseConfig::Sam1(c.with_bayes_head(m.bayes_head)));
+        }
         if let Some(mut c) = Sam2Config::by_name(&m.config) {
             if let Some(s) = m.image_size {
                 c.image_size = s;
@@ -44,7 +52,7 @@ impl BaseConfig {
         }
         Err(anyhow!(
             "unknown model config {:?} (SAM 2.1: micro, tiny, small, base_plus, large; SAM 1: vit_b, vit_l, vit_h, \
-             mobile_sam, lite_medsam)",
+             mobile_sam, lite_medsam, or sam1 to take it from model.init)",
             m.config
         ))
     }

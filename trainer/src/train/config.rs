@@ -28,10 +28,12 @@ pub struct TrainConfig {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSection {
-    /// Named configuration (micro, tiny, small, base_plus, large).
+    /// Named configuration: SAM 2.1 (micro, tiny, small, base_plus, large) or SAM 1 (vit_b,
+    /// vit_l, vit_h, mobile_sam, lite_medsam; `sam1`: the one `init` names). See `base.rs`.
     pub config: String,
     pub image_size: Option<usize>,
-    /// Starting weights (SAM 2.1 `.pt`/`.safetensors` or an exported model); absent: fresh.
+    /// Starting weights (SAM 2.1 or SAM 1 `.pt`/`.pth`/`.safetensors`, or an exported model);
+    /// absent: fresh.
     pub init: Option<PathBuf>,
     /// Train RUAC's Bayesian pixel head (otherwise plain SAM 2.1's hypernetwork head).
     #[serde(default)]
