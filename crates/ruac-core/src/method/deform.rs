@@ -9,6 +9,7 @@ use super::grl::grad_reverse;
 use super::warp::{resize_bilinear, warp_bilinear};
 use crate::model::common::{linear, LayerNorm2d, Linear};
 use crate::model::dwconv::depthwise_conv2d;
+use crate::model::gelu::gelu;
 
 /// SAM 2's `MaskDownSampler` (`sam2/modeling/memory_encoder.py`): `log2(stride)` blocks of
 /// conv 3×3 stride 2 → LayerNorm2d → GELU, each multiplying channels by 4, then a 1×1 conv.
@@ -50,7 +51,7 @@ impl Module for MaskDownSampler {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut x = x.clone();
         for (c, n) in &self.blocks {
-            x = n.forward(&c.forward(&x)?)?.gelu_erf()?;
+            x = gelu(&n.forward(&c.forward(&x)?)?)?;
         }
         self.out.forward(&x)
     }
@@ -101,7 +102,7 @@ impl Module for CxBlock {
         let y = self.norm.forward(&dw)?.permute((0, 2, 3, 1))?;
         let y = self
             .pw2
-            .forward(&self.pw1.forward(&y)?.gelu_erf()?)?
+            .forward(&gelu(&self.pw1.forward(&y)?)?)?
             .broadcast_mul(&self.gamma)?;
         x + y.permute((0, 3, 1, 2))?
     }

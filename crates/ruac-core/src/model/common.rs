@@ -60,7 +60,7 @@ impl Activation {
     pub fn apply(self, x: &Tensor) -> Result<Tensor> {
         match self {
             Activation::Relu => x.relu(),
-            Activation::Gelu => x.gelu_erf(),
+            Activation::Gelu => crate::model::gelu::gelu(x),
         }
     }
 }

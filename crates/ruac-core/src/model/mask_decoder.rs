@@ -9,6 +9,7 @@ use super::bayes_head::BayesianPixelHead;
 use super::common::{Activation, LayerNorm2d, Mlp};
 use super::config::{DecoderConfig, Sam2Config};
 use super::transformer::TwoWayTransformer;
+use crate::model::gelu::gelu;
 
 /// Everything the decoder computes for all `1 + num_multimask_outputs` mask tokens, before
 /// the single/multi-mask selection.
@@ -137,8 +138,8 @@ impl MaskDecoder {
         let src = src.transpose(1, 2)?.reshape((b, c, h, w))?;
         let (feat_s0, feat_s1) = high_res;
         let up = self.upscale_conv1.forward(&src)?.broadcast_add(feat_s1)?;
-        let up = self.upscale_ln.forward(&up)?.gelu_erf()?;
-        let up = self.upscale_conv2.forward(&up)?.broadcast_add(feat_s0)?.gelu_erf()?;
+        let up = gelu(&self.upscale_ln.forward(&up)?)?;
+        let up = gelu(&self.upscale_conv2.forward(&up)?.broadcast_add(feat_s0)?)?;
 
         let masks = self.pixel_head.logits(&up, &mask_tokens_out)?;
         let iou = self.iou_prediction_head.forward(&iou_token_out)?;

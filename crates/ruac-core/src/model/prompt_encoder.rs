@@ -5,6 +5,7 @@ use candle_core::{DType, Module, Result, Tensor, D};
 use candle_nn::{conv2d, Conv2d, Conv2dConfig, Embedding, VarBuilder};
 
 use super::common::LayerNorm2d;
+use crate::model::gelu::gelu;
 
 /// `PositionEmbeddingRandom`: `[sin, cos](2π (2x-1) G)` for a Gaussian matrix G.
 #[derive(Debug, Clone)]
@@ -127,9 +128,9 @@ impl PromptEncoder {
     /// `_embed_masks`: `B, 1, 4h, 4w` mask logits to `B, C, h, w`.
     pub fn embed_masks(&self, masks: &Tensor) -> Result<Tensor> {
         let x = self.mask_downscaling_conv1.forward(masks)?;
-        let x = self.mask_downscaling_ln1.forward(&x)?.gelu_erf()?;
+        let x = gelu(&self.mask_downscaling_ln1.forward(&x)?)?;
         let x = self.mask_downscaling_conv2.forward(&x)?;
-        let x = self.mask_downscaling_ln2.forward(&x)?.gelu_erf()?;
+        let x = gelu(&self.mask_downscaling_ln2.forward(&x)?)?;
         self.mask_downscaling_conv3.forward(&x)
     }
 

@@ -7,6 +7,7 @@ use candle_core::{Module, Result, Tensor};
 use candle_nn::{conv2d, conv2d_no_bias, Conv2d, Conv2dConfig, VarBuilder};
 
 use crate::model::common::{layer_norm_eps, linear, softmax_last_dim, LayerNorm, LayerNorm2d, Linear};
+use crate::model::gelu::gelu;
 
 /// ViT hyper-parameters (`build_sam.py`: `_build_sam`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -170,7 +171,7 @@ impl MlpBlock {
 
 impl Module for MlpBlock {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.lin2.forward(&self.lin1.forward(x)?.gelu_erf()?)
+        self.lin2.forward(&gelu(&self.lin1.forward(x)?)?)
     }
 }
 

@@ -10,6 +10,7 @@ use crate::model::bayes_head::BayesianPixelHead;
 use crate::model::common::{Activation, LayerNorm2d, Mlp};
 use crate::model::mask_decoder::PixelHead;
 use crate::model::transformer::TwoWayTransformer;
+use crate::model::gelu::gelu;
 
 /// Decoder hyper-parameters (every SAM 1 checkpoint uses the defaults).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -160,8 +161,8 @@ impl Sam1MaskDecoder {
         let mask_tokens_out = hs.narrow(1, 1, n_mask)?;
 
         let src = src.transpose(1, 2)?.reshape((b, c, h, w))?;
-        let up = self.upscale_ln.forward(&self.upscale_conv1.forward(&src)?)?.gelu_erf()?;
-        let up = self.upscale_conv2.forward(&up)?.gelu_erf()?;
+        let up = gelu(&self.upscale_ln.forward(&self.upscale_conv1.forward(&src)?)?)?;
+        let up = gelu(&self.upscale_conv2.forward(&up)?)?;
         let masks = self.pixel_head.logits(&up, &mask_tokens_out)?;
         let iou = self.iou_prediction_head.forward(&iou_token_out)?;
         Ok(Sam1DecoderOutput { masks, iou, upscaled: up, mask_tokens: mask_tokens_out })
