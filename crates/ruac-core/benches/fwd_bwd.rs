@@ -29,46 +29,9 @@ use ruac_core::model::{Sam2Config, Sam2Model};
 use serde_json::json;
 
 mod common;
-use common::{bench_image, fnv1a, set_threads, stats, Res};
+use common::{bench_image, fnv1a, set_threads, stats, Args, Res};
 
 const USAGE: &str = "usage: fwd_bwd --weights PATH [--config micro] [--image-size N] [--threads N] [--reps N] [--warmup N] [--json OUT]";
-
-struct Args {
-    weights: String,
-    config: String,
-    image_size: usize,
-    threads: usize,
-    reps: usize,
-    warmup: usize,
-    json: Option<String>,
-}
-
-fn parse_args() -> Res<Args> {
-    let mut a = Args { weights: String::new(), config: "micro".into(), image_size: 256, threads: 1, reps: 5, warmup: 1, json: None };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut val = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value\n{USAGE}"));
-        match flag.as_str() {
-            "--weights" => a.weights = val("--weights")?,
-            "--config" => a.config = val("--config")?,
-            "--image-size" => a.image_size = val("--image-size")?.parse()?,
-            "--threads" => a.threads = val("--threads")?.parse()?,
-            "--reps" => a.reps = val("--reps")?.parse()?,
-            "--warmup" => a.warmup = val("--warmup")?.parse()?,
-            "--json" => a.json = Some(val("--json")?),
-            "--bench" => {} // appended by `cargo bench`
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument {other}\n{USAGE}").into()),
-        }
-    }
-    if a.weights.is_empty() || a.reps == 0 || a.threads == 0 {
-        return Err(USAGE.into());
-    }
-    Ok(a)
-}
 
 /// The disc of the benchmark image at the low-resolution mask size (same integer formula).
 fn target(low: usize) -> Vec<f32> {
@@ -94,12 +57,13 @@ fn forward(model: &Sam2Model, x: &Tensor, coords: &Tensor, labels: &Tensor, tgt:
 }
 
 fn main() -> Res<()> {
-    let args = parse_args()?;
+    let args = Args::parse(USAGE, Args { config: "micro".into(), image_size: Some(256), ..Args::default() })?;
+    let image_size = args.image_size.unwrap_or(256);
     set_threads(args.threads)?;
     let dev = Device::Cpu;
     let cfg = Sam2Config::by_name(&args.config)
         .ok_or_else(|| format!("unknown configuration {}", args.config))?
-        .with_image_size(args.image_size)
+        .with_image_size(image_size)
         .with_bayes_head(None);
     let s = cfg.image_size;
     let ckpt = Checkpoint::load(&args.weights)?;

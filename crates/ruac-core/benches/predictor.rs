@@ -42,50 +42,9 @@ use ruac_core::predictor::{PointLabel, Predictor, Prompt, UncertaintyMode};
 use serde_json::{json, Value};
 
 mod common;
-use common::{bench_image, fnv1a, proc_status_kb, reset_peak_rss, set_threads, stats, time_it, Res};
-
-struct Args {
-    weights: String,
-    config: String,
-    image_size: Option<usize>,
-    threads: usize,
-    reps: usize,
-    warmup: usize,
-    json: Option<String>,
-}
+use common::{bench_image, fnv1a, proc_status_kb, reset_peak_rss, set_threads, stats, time_it, Args, Res};
 
 const USAGE: &str = "usage: predictor --weights PATH --config NAME [--image-size N] [--threads N] [--reps N] [--warmup N] [--json OUT]";
-
-fn parse_args() -> Res<Args> {
-    let mut a = Args { weights: String::new(), config: String::new(), image_size: None, threads: 1, reps: 5, warmup: 1, json: None };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut val = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value\n{USAGE}"));
-        match flag.as_str() {
-            "--weights" => a.weights = val("--weights")?,
-            "--config" => a.config = val("--config")?,
-            "--image-size" => a.image_size = Some(val("--image-size")?.parse()?),
-            "--threads" => a.threads = val("--threads")?.parse()?,
-            "--reps" => a.reps = val("--reps")?.parse()?,
-            "--warmup" => a.warmup = val("--warmup")?.parse()?,
-            "--json" => a.json = Some(val("--json")?),
-            // `cargo bench` appends --bench to the arguments of every bench binary.
-            "--bench" => {}
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument {other}\n{USAGE}").into()),
-        }
-    }
-    if a.weights.is_empty() || a.config.is_empty() {
-        return Err(USAGE.into());
-    }
-    if a.reps == 0 || a.threads == 0 {
-        return Err("--reps and --threads must be at least 1".into());
-    }
-    Ok(a)
-}
 
 /// What `Predictor::predict` does minus the uncertainty map, with the public model API.
 /// Returns (masks `K,H,W`, IoU, low-res logits `K,h,w`).
@@ -117,7 +76,7 @@ fn summary(masks: &Tensor, iou: &[f32], low: &Tensor) -> Res<Value> {
 }
 
 fn main() -> Res<()> {
-    let args = parse_args()?;
+    let args = Args::parse(USAGE, Args::default())?;
     set_threads(args.threads)?;
     let dev = Device::Cpu;
     let mut cfg = Sam2Config::by_name(&args.config).ok_or_else(|| format!("unknown configuration {}", args.config))?;

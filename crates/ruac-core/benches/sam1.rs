@@ -32,56 +32,10 @@ use ruac_core::predictor::{Predictor, Prompt};
 use serde_json::json;
 
 mod common;
-use common::{bench_image, fnv1a, proc_status_kb, set_threads, stats, time_it, Res};
+use common::{bench_image, fnv1a, proc_status_kb, set_threads, stats, time_it, Args, Res};
 
 const USAGE: &str =
     "usage: sam1 --weights lite_medsam.pth [--image-size N] [--threads N] [--reps N] [--warmup N] [--json OUT]";
-
-struct Args {
-    weights: String,
-    image_size: usize,
-    threads: usize,
-    reps: usize,
-    warmup: usize,
-    json: Option<String>,
-}
-
-fn parse_args() -> Res<Args> {
-    let mut a = Args {
-        weights: String::new(),
-        image_size: 512,
-        threads: 1,
-        reps: 10,
-        warmup: 2,
-        json: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut val = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value\n{USAGE}"));
-        match flag.as_str() {
-            "--weights" => a.weights = val("--weights")?,
-            "--image-size" => a.image_size = val("--image-size")?.parse()?,
-            "--threads" => a.threads = val("--threads")?.parse()?,
-            "--reps" => a.reps = val("--reps")?.parse()?,
-            "--warmup" => a.warmup = val("--warmup")?.parse()?,
-            "--json" => a.json = Some(val("--json")?),
-            // `cargo bench` appends --bench to the arguments of every bench binary.
-            "--bench" => {}
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument {other}\n{USAGE}").into()),
-        }
-    }
-    if a.weights.is_empty() {
-        return Err(USAGE.into());
-    }
-    if a.reps == 0 || a.threads == 0 || a.image_size < 16 {
-        return Err("--reps and --threads must be at least 1, --image-size at least 16".into());
-    }
-    Ok(a)
-}
 
 /// The box around the benchmark image's disc (centre `2s/5`, radius `s/6`), 4 px margin,
 /// in image pixels; `tools/bench_sam1.py` computes the same.
@@ -91,7 +45,8 @@ fn bench_box(s: usize) -> [f32; 4] {
 }
 
 fn main() -> Res<()> {
-    let args = parse_args()?;
+    let args = Args::parse(USAGE, Args { image_size: Some(512), reps: 10, warmup: 2, ..Args::default() })?;
+    let image_size = args.image_size.unwrap_or(512);
     set_threads(args.threads)?;
     let dev = Device::Cpu;
     let t_load = Instant::now();
@@ -100,7 +55,7 @@ fn main() -> Res<()> {
     let load_s = t_load.elapsed().as_secs_f64();
     let size = model.cfg.image_size();
 
-    let s = args.image_size;
+    let s = image_size;
     let img = bench_image(s);
     let bbox = bench_box(s);
     let input = Tensor::from_vec(preprocess_lite_medsam(&img, size), (1, 3, size, size), &dev)?;

@@ -10,6 +10,63 @@ use serde_json::{json, Value};
 
 pub type Res<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
+/// The bench binaries' flags: `--weights`, `--config`, `--image-size`, `--threads`, `--reps`,
+/// `--warmup`, `--json` (each binary's `usage` names the ones it takes).
+pub struct Args {
+    pub weights: String,
+    pub config: String,
+    pub image_size: Option<usize>,
+    pub threads: usize,
+    pub reps: usize,
+    pub warmup: usize,
+    pub json: Option<String>,
+}
+
+impl Default for Args {
+    fn default() -> Self {
+        Self { weights: String::new(), config: String::new(), image_size: None, threads: 1, reps: 5, warmup: 1, json: None }
+    }
+}
+
+impl Args {
+    /// Parses the command line over `defaults`. A flag `usage` does not mention is refused;
+    /// `cargo bench` appends `--bench`, which is ignored.
+    pub fn parse(usage: &str, defaults: Args) -> Res<Args> {
+        let mut a = defaults;
+        let mut it = std::env::args().skip(1);
+        while let Some(flag) = it.next() {
+            if flag == "--bench" {
+                continue;
+            }
+            if flag == "-h" || flag == "--help" {
+                println!("{usage}");
+                std::process::exit(0);
+            }
+            if !usage.split(|c: char| c.is_whitespace() || c == '[' || c == ']').any(|w| w == flag) {
+                return Err(format!("unknown argument {flag}\n{usage}").into());
+            }
+            let val = it.next().ok_or_else(|| format!("{flag} needs a value\n{usage}"))?;
+            match flag.as_str() {
+                "--weights" => a.weights = val,
+                "--config" => a.config = val,
+                "--image-size" => a.image_size = Some(val.parse()?),
+                "--threads" => a.threads = val.parse()?,
+                "--reps" => a.reps = val.parse()?,
+                "--warmup" => a.warmup = val.parse()?,
+                "--json" => a.json = Some(val),
+                other => return Err(format!("unknown argument {other}\n{usage}").into()),
+            }
+        }
+        if a.weights.is_empty() || (usage.contains("--config NAME") && a.config.is_empty()) {
+            return Err(usage.into());
+        }
+        if a.reps == 0 || a.threads == 0 || a.image_size.is_some_and(|s| s < 16) {
+            return Err("--reps and --threads must be at least 1, --image-size at least 16".into());
+        }
+        Ok(a)
+    }
+}
+
 /// Sets RAYON_NUM_THREADS (read by candle's CPU kernels and gemm) to `threads` before any
 /// candle call; refuses a different value already in the environment.
 pub fn set_threads(threads: usize) -> Res<()> {
