@@ -264,3 +264,44 @@ deform = true
     assert!(encoder > 10);
     exported.build_sam1(None, &candle_core::Device::Cpu).unwrap();
 }
+
+/// `model.head_init = "hypernetwork"`: the Bayesian head starts as the base's own
+/// hypernetwork head (ridge fit, `head_init.rs`), so on LiteMedSAM's real weights (`make
+/// weights`, or RUAC_LITE_MEDSAM) its masks agree with the base's almost everywhere before
+/// any training step. (A random tiny model is no test of this: its logits hover around 0.)
+#[test]
+fn head_init_fits_the_bayesian_head_to_the_hypernetwork() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = match std::env::var_os("RUAC_LITE_MEDSAM") {
+        Some(p) => std::path::PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/weights/lite_medsam.pth"),
+    };
+    assert!(init.exists(), "{} missing: run `make weights` or set RUAC_LITE_MEDSAM", init.display());
+    let text = format!(
+        "[model]\nconfig = \"lite_medsam\"\ninit = \"{}\"\nbayes_head = true\nhead_init = \"hypernetwork\"\nhead_init_samples = 3\n\n\
+         [data]\nsource = \"procedural\"\nmax_objects = 2\n\n[train]\nsteps = 1\ngrad_accum = 1\n\n\
+         [loss.prompts]\ncorrection_clicks = 0\nprob_point = 0.0\nprob_box_given_not_point = 1.0\n\n\
+         [attack]\nstyle = false\ndeform = false\n",
+        init.display().to_string().replace('\\', "/")
+    );
+    let cfg = dir.path().join("hi.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let o = train(&cfg, &dir.path().join("run"), &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let agreement: f64 = err
+        .split("sign agreement ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no fit report in {err}"));
+    assert!(agreement > 0.95, "the fitted head agrees with the base on only {agreement} of the pixels");
+    // The first step's IoU is the base's, not a fresh head's (about 0.1-0.2).
+    let log = std::fs::read_to_string(dir.path().join("run/log.jsonl")).unwrap();
+    let r: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert!(r["iou_clean"].as_f64().unwrap() > 0.5, "{r}");
+    // Without the Bayesian head there is nothing to fit: refused with the reason.
+    std::fs::write(&cfg, std::fs::read_to_string(&cfg).unwrap().replace("bayes_head = true", "bayes_head = false")).unwrap();
+    let o = train(&cfg, &dir.path().join("run2"), &[]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("head_init"));
+}

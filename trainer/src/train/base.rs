@@ -127,6 +127,18 @@ impl BaseConfig {
         Ok(md)
     }
 
+    /// The same model with SAM's hypernetwork head, built from `ck` (for `head_init`).
+    pub fn build_plain(&self, ck: &Checkpoint) -> Result<BaseModel> {
+        Ok(match self {
+            BaseConfig::Sam2(c) => {
+                let mut c = c.clone();
+                c.bayes_head = None;
+                BaseModel::Sam2(ck.build_model(Some(c), &Device::Cpu)?)
+            }
+            BaseConfig::Sam1(c) => BaseModel::Sam1(ck.build_sam1(Some(c.clone().with_bayes_head(false)), &Device::Cpu)?),
+        })
+    }
+
     /// Builds the model from an exported file, as its users will.
     pub fn check_loads(&self, ck: &Checkpoint) -> Result<()> {
         match self {

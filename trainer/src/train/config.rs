@@ -41,6 +41,20 @@ pub struct ModelSection {
     /// RUAC freezes the whole image encoder.
     #[serde(default = "yes")]
     pub freeze_image_encoder: bool,
+    /// How the Bayesian head starts: `fresh` (the release) or `hypernetwork` (fitted to the
+    /// init checkpoint's hypernetwork heads, `head_init.rs`).
+    #[serde(default = "fresh")]
+    pub head_init: String,
+    /// Training samples the `hypernetwork` fit decodes.
+    #[serde(default = "sixteen")]
+    pub head_init_samples: usize,
+}
+
+fn fresh() -> String {
+    "fresh".into()
+}
+fn sixteen() -> usize {
+    16
 }
 
 fn yes() -> bool {
@@ -205,6 +219,12 @@ impl TrainConfig {
         }
         if self.train.keep_checkpoints == 0 || self.train.checkpoint_every == 0 {
             bail!("train.keep_checkpoints and train.checkpoint_every must be at least 1");
+        }
+        match self.model.head_init.as_str() {
+            "fresh" => {}
+            "hypernetwork" if self.model.bayes_head && self.model.init.is_some() && self.model.head_init_samples > 0 => {}
+            "hypernetwork" => bail!("model.head_init = \"hypernetwork\" needs model.bayes_head = true, model.init and head_init_samples > 0"),
+            other => bail!("model.head_init = {other:?}: use fresh or hypernetwork"),
         }
         if self.data.max_objects == 0 {
             bail!("data.max_objects must be at least 1");

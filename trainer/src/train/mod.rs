@@ -8,6 +8,7 @@ pub mod base;
 pub mod ckpt;
 pub mod config;
 pub mod data;
+pub mod head_init;
 pub mod optim;
 
 use std::collections::BTreeMap;
@@ -214,7 +215,28 @@ pub fn run(args: TrainArgs) -> Result<()> {
     std::fs::create_dir_all(&ck_dir).with_context(|| format!("creating {}", ck_dir.display()))?;
     let cfg_text = cfg.to_toml()?;
 
-    let (tensors, reused) = initial_tensors(&cfg, &mcfg, &acfg)?;
+    let (mut tensors, reused) = initial_tensors(&cfg, &mcfg, &acfg)?;
+    let source = data::Source::open(&cfg, mcfg.image_size())?;
+    let prep = mcfg.preprocessing();
+    if cfg.model.head_init == "hypernetwork" && !args.resume {
+        let path = cfg.model.init.as_ref().ok_or_else(|| anyhow!("model.head_init needs model.init"))?;
+        let plain = mcfg.build_plain(&Checkpoint::load(path)?).with_context(|| {
+            format!("model.head_init = \"hypernetwork\": {} as a plain SAM model", path.display())
+        })?;
+        let r = head_init::fit(
+            &plain,
+            &source,
+            prep,
+            &cfg.loss.prompts,
+            cfg.model.head_init_samples,
+            cfg.train.seed,
+            &mut tensors,
+        )?;
+        eprintln!(
+            "Bayesian head fitted to the hypernetwork on {} mask tokens: R² {:.3}, sign agreement {:.3}",
+            r.tokens, r.r2, r.sign_agreement
+        );
+    }
     let reused_set: std::collections::HashSet<&str> = reused.iter().map(|s| s.as_str()).collect();
     let store = ParamStore::new_on(tensors, |n| is_trained(n, &cfg, reused_set.contains(n)), &dev)?;
     let model = mcfg.build(&store)?;
@@ -274,8 +296,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     std::fs::write(args.out.join("config.toml"), &cfg_text)?;
 
-    let source = data::Source::open(&cfg, mcfg.image_size())?;
-    let prep = mcfg.preprocessing();
     let total = cfg.train.steps;
     let end = args
         .max_steps
