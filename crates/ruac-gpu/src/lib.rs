@@ -11,16 +11,21 @@
 pub mod gpu;
 pub mod kernels;
 pub mod model;
+pub mod sam1;
 
 use candle_core::{Device, Tensor};
 use ruac_core::checkpoint::Checkpoint;
 use ruac_core::image_io::RgbImage;
+use ruac_core::image_io::Preprocessing;
 use ruac_core::model::config::Sam2Config;
-use ruac_core::predictor::{PointLabel, Prediction, Prompt, UncertaintyMode};
+use ruac_core::model::sam1::Sam1Config;
+use ruac_core::predictor::{BaseModel, PointLabel, Prediction, Prompt, UncertaintyMode};
 
+use gpu::GBuf;
 pub use gpu::Gpu;
 use kernels::layout::{bilinear, bilinear_into, bilinear_taps};
 use model::{Features, GpuModel, UncMode};
+use sam1::Sam1GpuModel;
 
 /// Everything that can go wrong on the GPU path.
 #[derive(Debug, thiserror::Error)]
@@ -57,14 +62,35 @@ pub struct GpuOptions {
 
 /// The image currently encoded.
 struct ImageState {
-    features: Features,
+    features: Encoded,
     orig_hw: (usize, usize),
 }
 
-/// SAM 2.1 / RUAC predictor on the GPU, with `Predictor`'s semantics.
+/// What `set_image` keeps on the GPU, per family.
+enum Encoded {
+    Sam2(Features),
+    /// SAM 1's image embedding, `e*e x d`.
+    Sam1(GBuf),
+}
+
+/// Either family's weights on the GPU.
+enum Family {
+    Sam2(GpuModel),
+    Sam1(Box<Sam1GpuModel>),
+}
+
+/// The configuration [`GpuPredictor::from_config`] builds: SAM 2.1 (+ RUAC head) or a SAM 1
+/// family model (SAM ViT, MobileSAM, LiteMedSAM, + RUAC head).
+#[derive(Debug, Clone)]
+pub enum GpuConfig {
+    Sam2(Sam2Config),
+    Sam1(Sam1Config),
+}
+
+/// SAM 2.1 / SAM 1 / RUAC predictor on the GPU, with `Predictor`'s semantics.
 pub struct GpuPredictor {
     gpu: Gpu,
-    model: GpuModel,
+    model: Family,
     image: Option<ImageState>,
     lut: wgpu::Buffer,
 }
@@ -80,12 +106,36 @@ impl GpuPredictor {
 
     /// [`GpuPredictor::new`] with explicit choices (f16 or f32 weights).
     pub async fn with_options(ckpt: &Checkpoint, cfg: &Sam2Config, opts: GpuOptions) -> Result<Self, GpuError> {
-        ckpt.build_model(Some(cfg.clone()), &Device::Cpu)?;
+        Self::from_config(ckpt, &GpuConfig::Sam2(cfg.clone()), opts).await
+    }
+
+    /// A SAM 1 family model (SAM ViT-B/L/H, MobileSAM, LiteMedSAM, with or without RUAC's
+    /// head), checked as `Checkpoint::build_sam1` checks it; preprocessing, prompt placement
+    /// and resizing as `Predictor` does for that family.
+    pub async fn new_sam1(ckpt: &Checkpoint, cfg: &Sam1Config) -> Result<Self, GpuError> {
+        Self::from_config(ckpt, &GpuConfig::Sam1(cfg.clone()), GpuOptions::default()).await
+    }
+
+    /// Either family with explicit choices.
+    pub async fn from_config(ckpt: &Checkpoint, cfg: &GpuConfig, opts: GpuOptions) -> Result<Self, GpuError> {
+        // The CPU model is built for its checks (and, for SAM 1, its preprocessing rule),
+        // then dropped.
+        let pre = match cfg {
+            GpuConfig::Sam2(c) => {
+                ckpt.build_model(Some(c.clone()), &Device::Cpu)?;
+                None
+            }
+            GpuConfig::Sam1(c) => Some(BaseModel::from(ckpt.build_sam1(Some(c.clone()), &Device::Cpu)?).preprocessing()),
+        };
         let mut gpu = Gpu::new().await?;
         if let Some(on) = opts.f16_weights {
             gpu.set_f16_weights(on)?;
         }
-        let model = GpuModel::new(&gpu, ckpt, cfg)?;
+        let model = match (cfg, pre) {
+            (GpuConfig::Sam1(c), Some(p)) => Family::Sam1(Box::new(Sam1GpuModel::new(&gpu, ckpt, c, p)?)),
+            (GpuConfig::Sam2(c), _) => Family::Sam2(GpuModel::new(&gpu, ckpt, c)?),
+            (GpuConfig::Sam1(_), None) => return Err(GpuError::Internal("SAM 1 preprocessing missing".into())),
+        };
         let lut = gpu.upload("inferno", &kernels::colormap::lut());
         gpu.sync().await?;
         Ok(Self { gpu, model, image: None, lut })
@@ -93,17 +143,23 @@ impl GpuPredictor {
 
     /// Whether the linear weights are stored as f16 on the GPU.
     pub fn weights_f16(&self) -> bool {
-        self.model.weights_f16()
+        !self.f16_tensors().is_empty()
     }
 
     /// The checkpoint tensors held as f16 (empty with f32 weights).
     pub fn f16_tensors(&self) -> &[String] {
-        &self.model.f16_tensors
+        match &self.model {
+            Family::Sam2(m) => &m.f16_tensors,
+            Family::Sam1(m) => &m.f16_tensors,
+        }
     }
 
     /// GPU memory taken by the weights, in bytes.
     pub fn weight_bytes(&self) -> u64 {
-        self.model.weight_bytes
+        match &self.model {
+            Family::Sam2(m) => m.weight_bytes,
+            Family::Sam1(m) => m.weight_bytes,
+        }
     }
 
     /// Backend and adapter name, e.g. `Vulkan: llvmpipe (LLVM 19.1.7, 256 bits) (...)`.
@@ -111,8 +167,20 @@ impl GpuPredictor {
         self.gpu.adapter_info()
     }
 
-    pub fn config(&self) -> &Sam2Config {
-        &self.model.cfg
+    /// The SAM 2.1 configuration (`None` for a SAM 1 model).
+    pub fn config(&self) -> Option<&Sam2Config> {
+        match &self.model {
+            Family::Sam2(m) => Some(&m.cfg),
+            Family::Sam1(_) => None,
+        }
+    }
+
+    /// The SAM 1 configuration (`None` for a SAM 2.1 model).
+    pub fn sam1_config(&self) -> Option<&Sam1Config> {
+        match &self.model {
+            Family::Sam1(m) => Some(&m.cfg),
+            Family::Sam2(_) => None,
+        }
     }
 
     /// Forces the workgroup-memory kernels (`Some(false)`) or the CPU-adapter variants
@@ -129,31 +197,32 @@ impl GpuPredictor {
     /// Preprocesses and encodes an image of any size; the features stay on the GPU.
     pub async fn set_image(&mut self, img: &RgbImage) -> Result<(), GpuError> {
         self.image = None;
-        let features = self.model.encode(&self.gpu, img)?;
+        let features = match &self.model {
+            Family::Sam2(m) => Encoded::Sam2(m.encode(&self.gpu, img)?),
+            Family::Sam1(m) => Encoded::Sam1(m.encode(&self.gpu, img)?),
+        };
         self.gpu.sync().await?;
         self.image = Some(ImageState { features, orig_hw: (img.height, img.width) });
         Ok(())
     }
 
+    /// The cached image embedding, channels-last (`e*e x d`; SAM 2.1's with `no_mem_embed`
+    /// added), for checks against the CPU encoder.
+    pub async fn image_embedding(&self) -> Result<Vec<f32>, GpuError> {
+        let st = self.image.as_ref().ok_or(ruac_core::Error::NoImage)?;
+        let b = match &st.features {
+            Encoded::Sam2(f) => &f.image_embed,
+            Encoded::Sam1(e) => e,
+        };
+        self.gpu.read(b, 0, b.len).await
+    }
+
     /// Prompt encoder + mask decoder + uncertainty on the cached features: the same masks,
     /// IoU, object score, low-resolution logits and uncertainty as `Predictor::predict`
-    /// with `Predictor::mode = mode`.
+    /// with `Predictor::mode = mode` (SAM 1: no object score, `+inf` as on the CPU).
     pub async fn predict(&self, p: &Prompt, mode: UncertaintyMode) -> Result<Prediction, GpuError> {
         let st = self.image.as_ref().ok_or(ruac_core::Error::NoImage)?;
-        let cfg = &self.model.cfg;
-        validate(p, st.orig_hw, cfg.low_res_size())?;
         let (h, w) = st.orig_hw;
-        let s = cfg.image_size as f32;
-        // `_prep_prompts`: scaled to the square input, box corners first; +0.5 as
-        // `_embed_points` adds it.
-        let mut pts = vec![];
-        if let Some([x0, y0, x1, y1]) = p.bbox {
-            pts.push((x0 / w as f32 * s + 0.5, y0 / h as f32 * s + 0.5, 2.0));
-            pts.push((x1 / w as f32 * s + 0.5, y1 / h as f32 * s + 0.5, 3.0));
-        }
-        for &(x, y, l) in &p.points {
-            pts.push((x / w as f32 * s + 0.5, y / h as f32 * s + 0.5, if l == PointLabel::Positive { 1.0 } else { 0.0 }));
-        }
         let mask: Option<Vec<f32>> = match &p.mask_input {
             Some(m) => Some(m.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?),
             None => None,
@@ -163,82 +232,174 @@ impl GpuPredictor {
             UncertaintyMode::Analytic => UncMode::Analytic,
         };
         let gpu = &self.gpu;
-        let out = self.model.decode(gpu, &st.features, &pts, mask.as_deref(), um)?;
-        let kt = self.model.n_tokens;
-        let lr = cfg.low_res_size();
+        match (&self.model, &st.features) {
+            (Family::Sam2(model), Encoded::Sam2(features)) => {
+                let cfg = &model.cfg;
+                let lr = cfg.low_res_size();
+                validate(p, st.orig_hw, lr)?;
+                let s = cfg.image_size as f32;
+                // `_prep_prompts`: scaled to the square input, box corners first; +0.5 as
+                // `_embed_points` adds it.
+                let mut pts = vec![];
+                if let Some([x0, y0, x1, y1]) = p.bbox {
+                    pts.push((x0 / w as f32 * s + 0.5, y0 / h as f32 * s + 0.5, 2.0));
+                    pts.push((x1 / w as f32 * s + 0.5, y1 / h as f32 * s + 0.5, 3.0));
+                }
+                for &(x, y, l) in &p.points {
+                    pts.push((x / w as f32 * s + 0.5, y / h as f32 * s + 0.5, if l == PointLabel::Positive { 1.0 } else { 0.0 }));
+                }
+                let out = model.decode(gpu, features, &pts, mask.as_deref(), um)?;
+                let kt = model.n_tokens;
+                let low = self.read_low(&out, kt, lr).await?;
+                let bayes = cfg.bayes_head.is_some();
+                let nm = cfg.decoder.num_multimask_outputs;
+                let lhw = lr * lr;
+                let tokens: Vec<usize> = if p.multimask {
+                    (1..=nm).collect()
+                } else if bayes {
+                    // RUAC does not use the stability fallback (see Predictor::predict).
+                    vec![0]
+                } else {
+                    let delta = cfg.decoder.dynamic_multimask_stability_delta;
+                    let single = &low.masks[..lhw];
+                    let inter = single.iter().filter(|&&x| x > delta).count() as f32;
+                    let union = single.iter().filter(|&&x| x > -delta).count() as f32;
+                    let stability = if union > 0.0 { inter / union } else { 1.0 };
+                    if stability >= cfg.decoder.dynamic_multimask_stability_thresh {
+                        vec![0]
+                    } else {
+                        let mut best = 1;
+                        for k in 2..=nm {
+                            if low.iou[k] > low.iou[best] {
+                                best = k;
+                            }
+                        }
+                        vec![best]
+                    }
+                };
+                let obj = low.obj;
+                self.finish(&out, low, tokens, lr, st.orig_hw, None, obj, mode).await
+            }
+            (Family::Sam1(model), Encoded::Sam1(emb)) => {
+                let lr = model.low_res_size();
+                validate(p, st.orig_hw, lr)?;
+                let size = model.cfg.image_size();
+                // `ResizeLongestSide.apply_coords` / `apply_boxes` (`x * new_w / old_w` in
+                // f64; LiteMedSAM's stretch makes the input square the new size), then
+                // `_embed_points` / `_embed_boxes` add 0.5 in f32 (predictor.rs).
+                let (nh, nw) = model.preprocessing.input_hw(st.orig_hw, size);
+                let (sx, sy) = (nw as f64 / w as f64, nh as f64 / h as f64);
+                let place = |x: f32, y: f32| (((x as f64 * sx) as f32) + 0.5, ((y as f64 * sy) as f32) + 0.5);
+                // `Sam1Model::embed_prompts`: points (padded only without a box), then the box.
+                let mut pts = vec![];
+                for &(x, y, l) in &p.points {
+                    let (px, py) = place(x, y);
+                    pts.push((px, py, if l == PointLabel::Positive { 1.0 } else { 0.0 }));
+                }
+                if !p.points.is_empty() && p.bbox.is_none() {
+                    pts.push((0.0, 0.0, -1.0));
+                }
+                if let Some([x0, y0, x1, y1]) = p.bbox {
+                    let (a, b) = place(x0, y0);
+                    let (c, d) = place(x1, y1);
+                    pts.push((a, b, 2.0));
+                    pts.push((c, d, 3.0));
+                }
+                let out = model.decode(gpu, emb, &pts, mask.as_deref(), um)?;
+                let kt = model.dec.n_tokens;
+                let low = self.read_low(&out, kt, lr).await?;
+                // `MaskDecoder.forward`: token 0, or tokens 1.. with multimask output.
+                let tokens: Vec<usize> = if p.multimask { (1..kt).collect() } else { vec![0] };
+                // SAM 1 resizes to the input square and crops the padding first
+                // (`Sam.postprocess_masks`); LiteMedSAM resizes once.
+                let crop = match model.preprocessing {
+                    Preprocessing::Sam1 => Some((size, nh, nw)),
+                    _ => None,
+                };
+                self.finish(&out, low, tokens, lr, st.orig_hw, crop, f32::INFINITY, mode).await
+            }
+            _ => Err(GpuError::Internal("the cached features belong to another model".into())),
+        }
+    }
+
+    /// One read of every token's low-resolution logits and uncertainty and the IoU (and
+    /// object-score) values: the token choice needs them.
+    async fn read_low(&self, out: &model::DecoderOut, kt: usize, lr: usize) -> Result<LowRes, GpuError> {
+        let gpu = &self.gpu;
         let lhw = lr * lr;
-        // One read for the low-resolution results; the token choice needs them.
         let small = gpu.alloc(2 * kt * lhw + kt + 1)?;
         gpu.copy(&out.masks, 0, &small, 0, kt * lhw);
         gpu.copy(&out.uncertainty, 0, &small, kt * lhw, kt * lhw);
         gpu.copy(&out.iou_obj, 0, &small, 2 * kt * lhw, kt + 1);
-        let v = gpu.read(&small, 0, 2 * kt * lhw + kt + 1).await?;
-        let (masks_all, rest) = v.split_at(kt * lhw);
-        let (unc_all, rest) = rest.split_at(kt * lhw);
-        let (iou_all, obj) = rest.split_at(kt);
+        let mut v = gpu.read(&small, 0, 2 * kt * lhw + kt + 1).await?;
+        let obj = v[2 * kt * lhw + kt];
+        let iou = v[2 * kt * lhw..2 * kt * lhw + kt].to_vec();
+        v.truncate(2 * kt * lhw);
+        let unc = v.split_off(kt * lhw);
+        Ok(LowRes { masks: v, unc, iou, obj })
+    }
 
-        let bayes = cfg.bayes_head.is_some();
-        let nm = cfg.decoder.num_multimask_outputs;
-        let tokens: Vec<usize> = if p.multimask {
-            (1..=nm).collect()
-        } else if bayes {
-            // RUAC does not use the stability fallback (see Predictor::predict).
-            vec![0]
-        } else {
-            let delta = cfg.decoder.dynamic_multimask_stability_delta;
-            let single = &masks_all[..lhw];
-            let inter = single.iter().filter(|&&x| x > delta).count() as f32;
-            let union = single.iter().filter(|&&x| x > -delta).count() as f32;
-            let stability = if union > 0.0 { inter / union } else { 1.0 };
-            if stability >= cfg.decoder.dynamic_multimask_stability_thresh {
-                vec![0]
-            } else {
-                let mut best = 1;
-                for k in 2..=nm {
-                    if iou_all[k] > iou_all[best] {
-                        best = k;
-                    }
-                }
-                vec![best]
-            }
-        };
+    /// Token selection and resizing to the image: bilinear (align_corners = false) from
+    /// `lr x lr`, through the `s x s` input cropped to `nh x nw` when `crop` is given.
+    #[allow(clippy::too_many_arguments)]
+    async fn finish(&self, out: &model::DecoderOut, low: LowRes, tokens: Vec<usize>, lr: usize, (h, w): (usize, usize), crop: Option<(usize, usize, usize)>, obj_score: f32, mode: UncertaintyMode) -> Result<Prediction, GpuError> {
+        let gpu = &self.gpu;
+        let lhw = lr * lr;
         let k = tokens.len();
-        let mut low = Vec::with_capacity(k * lhw);
+        let mut lo = Vec::with_capacity(k * lhw);
         let mut unc_low = Vec::with_capacity(k * lhw);
         for &t in &tokens {
-            low.extend(masks_all[t * lhw..(t + 1) * lhw].iter().map(|x| x.clamp(-32.0, 32.0)));
-            unc_low.extend_from_slice(&unc_all[t * lhw..(t + 1) * lhw]);
+            lo.extend(low.masks[t * lhw..(t + 1) * lhw].iter().map(|x| x.clamp(-32.0, 32.0)));
+            unc_low.extend_from_slice(&low.unc[t * lhw..(t + 1) * lhw]);
         }
-        let iou: Vec<f32> = tokens.iter().map(|&t| iou_all[t]).collect();
+        let iou: Vec<f32> = tokens.iter().map(|&t| low.iou[t]).collect();
 
-        // Bilinear (align_corners = false) to the image size: both maps of every returned
-        // token into one buffer and one read when that fits a binding, else in row tiles.
-        let mut tab = bilinear_taps(lr, h);
-        tab.extend(bilinear_taps(lr, w));
+        // The source planes: the decoder's maps, or their resize to the cropped input.
+        let maps = [&out.masks, &out.uncertainty];
+        let staged;
+        let (planes, ih, iw, stride): (Vec<(&wgpu::Buffer, usize)>, usize, usize, usize) = match crop {
+            None => (maps.iter().flat_map(|m| tokens.iter().map(move |&t| (&***m, t * lhw))).collect(), lr, lr, lr),
+            Some((s, nh, nw)) => {
+                // Rows 0..nh of the `s x s` resize, full width: the crop's columns are
+                // the first nw of each row (the next resize's taps stay below nw).
+                let mut tab = bilinear_taps(lr, s);
+                tab.extend(bilinear_taps(lr, s));
+                let tab = gpu.upload("bilinear_taps", &tab);
+                staged = gpu.alloc(2 * k * nh * s)?;
+                let mut planes = vec![];
+                for (mi, src) in maps.iter().enumerate() {
+                    for (ti, &t) in tokens.iter().enumerate() {
+                        let off = (mi * k + ti) * nh * s;
+                        bilinear_into(gpu, src, t * lhw, lr, lr, &tab, s, s, 0, nh, &staged, off)?;
+                        planes.push((&*staged as &wgpu::Buffer, off));
+                    }
+                }
+                (planes, nh, nw, s)
+            }
+        };
+        let mut tab = bilinear_taps(ih, h);
+        tab.extend(bilinear_taps(iw, w));
         let tab = gpu.upload("bilinear_taps", &tab);
+        // Every plane into one buffer and one read when that fits a binding, else in row
+        // tiles.
         let plane = h * w;
         let max_binding = (gpu.limits.max_storage_buffer_binding_size as usize).min(256 << 20);
-        let maps = [&out.masks, &out.uncertainty];
         let mut full = Vec::with_capacity(2 * k * plane);
         if 2 * k * plane * 4 <= max_binding {
             let y = gpu.alloc(2 * k * plane)?;
-            for (mi, src) in maps.iter().enumerate() {
-                for (ti, &t) in tokens.iter().enumerate() {
-                    bilinear_into(gpu, src, t * lhw, lr, lr, &tab, h, w, 0, h, &y, (mi * k + ti) * plane)?;
-                }
+            for (i, (src, off)) in planes.iter().enumerate() {
+                bilinear_into(gpu, src, *off, ih, stride, &tab, h, w, 0, h, &y, i * plane)?;
             }
             full = gpu.read(&y, 0, 2 * k * plane).await?;
         } else {
             let max_rows = (max_binding / (4 * w)).clamp(1, h);
-            for src in maps {
-                for &t in &tokens {
-                    let mut row0 = 0;
-                    while row0 < h {
-                        let rows = max_rows.min(h - row0);
-                        let y = bilinear(gpu, src, t * lhw, lr, lr, &tab, h, w, row0, rows)?;
-                        full.extend(gpu.read(&y, 0, rows * w).await?);
-                        row0 += rows;
-                    }
+            for (src, off) in &planes {
+                let mut row0 = 0;
+                while row0 < h {
+                    let rows = max_rows.min(h - row0);
+                    let y = bilinear(gpu, src, *off, ih, stride, &tab, h, w, row0, rows)?;
+                    full.extend(gpu.read(&y, 0, rows * w).await?);
+                    row0 += rows;
                 }
             }
         }
@@ -248,8 +409,8 @@ impl GpuPredictor {
         Ok(Prediction {
             masks: Tensor::from_vec(masks, (k, h, w), &dev)?,
             iou,
-            obj_score: obj[0],
-            low_res_logits: Tensor::from_vec(low, (k, lr, lr), &dev)?,
+            obj_score,
+            low_res_logits: Tensor::from_vec(lo, (k, lr, lr), &dev)?,
             uncertainty: Tensor::from_vec(unc, (k, h, w), &dev)?,
             uncertainty_low_res: Tensor::from_vec(unc_low, (k, lr, lr), &dev)?,
             tokens,
@@ -272,6 +433,15 @@ impl GpuPredictor {
         }
         Ok(out)
     }
+}
+
+/// Every token's low-resolution results, read back.
+struct LowRes {
+    masks: Vec<f32>,
+    unc: Vec<f32>,
+    iou: Vec<f32>,
+    /// SAM 2.1's object-score logit (unused for SAM 1).
+    obj: f32,
 }
 
 /// The prompt checks of `Predictor::predict` (same messages).

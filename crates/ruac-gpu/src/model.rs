@@ -35,27 +35,42 @@ pub struct Norm {
 }
 
 /// Reads checkpoint tensors as f32 and uploads them.
-struct Loader<'a> {
-    ck: &'a Checkpoint,
-    gpu: &'a Gpu,
+pub(crate) struct Loader<'a> {
+    pub ck: &'a Checkpoint,
+    pub gpu: &'a Gpu,
     /// Names of the tensors stored as f16.
-    f16_names: std::cell::RefCell<Vec<String>>,
+    pub f16_names: std::cell::RefCell<Vec<String>>,
 }
 
-impl Loader<'_> {
-    fn host(&self, name: &str) -> Result<(Vec<f32>, Vec<usize>)> {
+impl<'a> Loader<'a> {
+    pub fn new(ck: &'a Checkpoint, gpu: &'a Gpu) -> Self {
+        Self { ck, gpu, f16_names: Default::default() }
+    }
+
+    pub fn host(&self, name: &str) -> Result<(Vec<f32>, Vec<usize>)> {
         let t = self.ck.tensors.get(name).ok_or_else(|| GpuError::Internal(format!("checkpoint tensor {name} missing")))?;
         Ok((t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?, t.dims().to_vec()))
     }
 
-    fn buf(&self, name: &str) -> Result<wgpu::Buffer> {
+    pub fn buf(&self, name: &str) -> Result<wgpu::Buffer> {
         Ok(self.gpu.upload(name, &self.host(name)?.0))
     }
 
     /// A linear layer (or a 1x1 convolution) under `prefix`.
-    fn lin(&self, prefix: &str) -> Result<Lin> {
+    pub fn lin(&self, prefix: &str) -> Result<Lin> {
         let (w, dims) = self.host(&format!("{prefix}.weight"))?;
         let (dout, din) = (dims[0], dims[1..].iter().product::<usize>());
+        let b = self.host(&format!("{prefix}.bias"))?.0;
+        self.lin_host(prefix, &w, dout, din, &b)
+    }
+
+    /// A linear layer from host values: `w` is `dout x din` (PyTorch's layout), `b` has
+    /// `dout` values; `name` is the checkpoint prefix it came from.
+    pub fn lin_host(&self, name: &str, w: &[f32], dout: usize, din: usize, b: &[f32]) -> Result<Lin> {
+        if w.len() != dout * din || b.len() != dout {
+            return Err(GpuError::Internal(format!("{name}: {} weights, {} biases for {dout} x {din}", w.len(), b.len())));
+        }
+        let prefix = name;
         let mut wt = vec![0f32; w.len()];
         for o in 0..dout {
             for i in 0..din {
@@ -71,10 +86,10 @@ impl Loader<'_> {
         } else {
             (self.gpu.upload(prefix, &wt), false)
         };
-        Ok(Lin { wt, wt_f16, b: self.buf(&format!("{prefix}.bias"))?, din, dout })
+        Ok(Lin { wt, wt_f16, b: self.gpu.upload(&format!("{prefix}.bias"), b), din, dout })
     }
 
-    fn norm(&self, prefix: &str) -> Result<Norm> {
+    pub fn norm(&self, prefix: &str) -> Result<Norm> {
         Ok(Norm { w: self.buf(&format!("{prefix}.weight"))?, b: self.buf(&format!("{prefix}.bias"))? })
     }
 }
@@ -268,6 +283,27 @@ pub struct GpuModel {
     no_mem_embed: wgpu::Buffer,
     conv_s0: Lin,
     conv_s1: Lin,
+    pub dec: Decoder,
+    pub n_tokens: usize,
+}
+
+/// Which decoder: SAM 2.1's (object-score token and head, high-resolution skips, sigmoid
+/// IoU) or SAM 1's (`segment_anything/modeling/mask_decoder.py`: none of these, and the
+/// checkpoints' own names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecoderKind {
+    Sam2,
+    Sam1,
+}
+
+/// Prompt encoder and mask decoder (two-way transformer, upscaling, IoU head, pixel head),
+/// shared by both families.
+pub struct Decoder {
+    kind: DecoderKind,
+    d: usize,
+    /// Side of the image embedding.
+    e: usize,
+    image_size: usize,
     // Prompt encoder.
     gauss: wgpu::Buffer,
     point_emb: wgpu::Buffer,
@@ -285,7 +321,8 @@ pub struct GpuModel {
     layers: Vec<TwoWayBlock>,
     final_attn: Attn,
     norm_final: Norm,
-    /// `[obj_score_token, iou_token, mask_tokens]`, `(2 + k) x d`.
+    /// SAM 2.1: `[obj_score_token, iou_token, mask_tokens]`, `(2 + k) x d`; SAM 1:
+    /// `[iou_token, mask_tokens]`.
     out_tokens: wgpu::Buffer,
     up1_w: wgpu::Buffer,
     up1_b: wgpu::Buffer,
@@ -297,6 +334,18 @@ pub struct GpuModel {
     obj_head: Vec<Lin>,
     jump: wgpu::Buffer,
     pub n_tokens: usize,
+}
+
+/// The decoder's sizes, read from either family's configuration.
+pub struct DecoderDims {
+    pub d: usize,
+    pub e: usize,
+    pub image_size: usize,
+    pub heads: usize,
+    pub depth: usize,
+    pub n_tokens: usize,
+    pub iou_head_depth: usize,
+    pub bayes: bool,
 }
 
 impl GpuModel {
@@ -365,79 +414,19 @@ impl GpuModel {
         let mut chans = hc.stage_dims();
         chans.reverse();
         let neck = (0..chans.len()).map(|i| ld.lin(&format!("image_encoder.neck.convs.{i}.conv"))).collect::<Result<Vec<_>>>()?;
-        let d = cfg.d_model;
-        let pe = "sam_prompt_encoder";
-        let mut point_emb = Vec::with_capacity(5 * d);
-        for i in 0..4 {
-            point_emb.extend(ld.host(&format!("{pe}.point_embeddings.{i}.weight"))?.0);
-        }
-        point_emb.extend(ld.host(&format!("{pe}.not_a_point_embed.weight"))?.0);
-        let gauss = ld.buf(&format!("{pe}.pe_layer.positional_encoding_gaussian_matrix"))?;
-        let e = cfg.embedding_size();
-        let dense_pe = prompt::grid(gpu, &gauss, e, e, d)?;
-
-        let md = "sam_mask_decoder";
         let dc = &cfg.decoder;
-        let attn = |p: &str| -> Result<Attn> {
-            Ok(Attn {
-                q: ld.lin(&format!("{p}.q_proj"))?,
-                k: ld.lin(&format!("{p}.k_proj"))?,
-                v: ld.lin(&format!("{p}.v_proj"))?,
-                out: ld.lin(&format!("{p}.out_proj"))?,
-                heads: dc.transformer_heads,
-            })
+        let dims = DecoderDims {
+            d: cfg.d_model,
+            e: cfg.embedding_size(),
+            image_size: cfg.image_size,
+            heads: dc.transformer_heads,
+            depth: dc.transformer_depth,
+            n_tokens: dc.num_multimask_outputs + 1,
+            iou_head_depth: dc.iou_head_depth,
+            bayes: cfg.bayes_head.is_some(),
         };
-        let mut layers = Vec::with_capacity(dc.transformer_depth);
-        for i in 0..dc.transformer_depth {
-            let p = format!("{md}.transformer.layers.{i}");
-            layers.push(TwoWayBlock {
-                self_attn: attn(&format!("{p}.self_attn"))?,
-                norm1: ld.norm(&format!("{p}.norm1"))?,
-                t2i: attn(&format!("{p}.cross_attn_token_to_image"))?,
-                norm2: ld.norm(&format!("{p}.norm2"))?,
-                mlp0: ld.lin(&format!("{p}.mlp.layers.0"))?,
-                mlp1: ld.lin(&format!("{p}.mlp.layers.1"))?,
-                norm3: ld.norm(&format!("{p}.norm3"))?,
-                norm4: ld.norm(&format!("{p}.norm4"))?,
-                i2t: attn(&format!("{p}.cross_attn_image_to_token"))?,
-                skip_first_layer_pe: i == 0,
-            });
-        }
-        for l in &layers {
-            for a in [&l.self_attn, &l.t2i, &l.i2t] {
-                if a.q.dout / a.heads > crate::kernels::attention::MAX_HEAD_DIM {
-                    return Err(GpuError::Unsupported(format!("decoder head dimension {}", a.q.dout / a.heads)));
-                }
-            }
-        }
-        let n_tokens = dc.num_multimask_outputs + 1;
-        let mut out_tokens = ld.host(&format!("{md}.obj_score_token.weight"))?.0;
-        out_tokens.extend(ld.host(&format!("{md}.iou_token.weight"))?.0);
-        out_tokens.extend(ld.host(&format!("{md}.mask_tokens.weight"))?.0);
-        let head = match &cfg.bayes_head {
-            Some(_) => {
-                let b = format!("{md}.pixel_bndl");
-                let mut hp = ld.host(&format!("{b}.linear_k.0.weight"))?.0;
-                hp.extend(ld.host(&format!("{b}.linear_k.0.bias"))?.0);
-                hp.extend(ld.host(&format!("{b}.linear_kw.0.weight"))?.0);
-                hp.extend(ld.host(&format!("{b}.linear_kw.0.bias"))?.0);
-                hp.extend(ld.host(&format!("{b}.linear.bias"))?.0);
-                Head::Bayes(BayesW {
-                    linear_add: ld.lin(&format!("{b}.linear_add.0"))?,
-                    linear_add_w: ld.lin(&format!("{b}.linear_add_w"))?,
-                    hp: gpu.upload("bayes_hp", &hp),
-                })
-            }
-            None => Head::Hyper(
-                (0..n_tokens)
-                    .map(|i| {
-                        let p = format!("{md}.output_hypernetworks_mlps.{i}.layers");
-                        Ok([ld.lin(&format!("{p}.0"))?, ld.lin(&format!("{p}.1"))?, ld.lin(&format!("{p}.2"))?])
-                    })
-                    .collect::<Result<Vec<_>>>()?,
-            ),
-        };
-        let mdn = format!("{pe}.mask_downscaling");
+        let dec = Decoder::new(&ld, DecoderKind::Sam2, &dims)?;
+        let md = "sam_mask_decoder";
         Ok(Self {
             cfg: cfg.clone(),
             patch_w: ld.buf(&format!("{t}.patch_embed.proj.weight"))?,
@@ -449,31 +438,8 @@ impl GpuModel {
             no_mem_embed: ld.buf("no_mem_embed")?,
             conv_s0: ld.lin(&format!("{md}.conv_s0"))?,
             conv_s1: ld.lin(&format!("{md}.conv_s1"))?,
-            gauss,
-            point_emb: gpu.upload("point_embeddings", &point_emb),
-            mask_conv1_w: ld.buf(&format!("{mdn}.0.weight"))?,
-            mask_conv1_b: ld.buf(&format!("{mdn}.0.bias"))?,
-            mask_ln1: ld.norm(&format!("{mdn}.1"))?,
-            mask_conv2_w: ld.buf(&format!("{mdn}.3.weight"))?,
-            mask_conv2_b: ld.buf(&format!("{mdn}.3.bias"))?,
-            mask_ln2: ld.norm(&format!("{mdn}.4"))?,
-            mask_conv3: ld.lin(&format!("{mdn}.6"))?,
-            no_mask_embed: ld.buf(&format!("{pe}.no_mask_embed.weight"))?,
-            dense_pe,
-            layers,
-            final_attn: attn(&format!("{md}.transformer.final_attn_token_to_image"))?,
-            norm_final: ld.norm(&format!("{md}.transformer.norm_final_attn"))?,
-            out_tokens: gpu.upload("output_tokens", &out_tokens),
-            up1_w: ld.buf(&format!("{md}.output_upscaling.0.weight"))?,
-            up1_b: ld.buf(&format!("{md}.output_upscaling.0.bias"))?,
-            up_ln: ld.norm(&format!("{md}.output_upscaling.1"))?,
-            up2_w: ld.buf(&format!("{md}.output_upscaling.3.weight"))?,
-            up2_b: ld.buf(&format!("{md}.output_upscaling.3.bias"))?,
-            head,
-            iou_head: (0..dc.iou_head_depth).map(|i| ld.lin(&format!("{md}.iou_prediction_head.layers.{i}"))).collect::<Result<Vec<_>>>()?,
-            obj_head: (0..3).map(|i| ld.lin(&format!("{md}.pred_obj_score_head.layers.{i}"))).collect::<Result<Vec<_>>>()?,
-            jump: gpu.upload("pcg_jump", &bayes::pcg_jump_table()),
-            n_tokens,
+            n_tokens: dec.n_tokens,
+            dec,
             // Last: every upload above has happened (fields are evaluated in order).
             weight_bytes: gpu.uploaded_bytes() - uploaded_before,
             f16_tensors: ld.f16_names.take(),
@@ -544,31 +510,162 @@ impl GpuModel {
     /// the uncertainty of every mask token. `points`: `(x + 0.5, y + 0.5, label)` in
     /// input-image pixels, boxes as corners (labels 2, 3), without the padding point.
     pub fn decode(&self, gpu: &Gpu, f: &Features, points: &[(f32, f32, f32)], mask_input: Option<&[f32]>, mode: UncMode) -> Result<DecoderOut> {
-        let d = self.cfg.d_model;
-        let e = self.cfg.embedding_size();
+        // SAM 2.1 pads every point prompt (`forward(points, boxes=None)`).
+        let mut pts = points.to_vec();
+        if !pts.is_empty() {
+            pts.push((0.0, 0.0, -1.0));
+        }
+        self.dec.decode(gpu, &f.image_embed, Some((&f.feat_s0, &f.feat_s1)), &pts, mask_input, mode)
+    }
+}
+
+impl Decoder {
+    /// Uploads the prompt encoder and mask decoder of either family (`kind` picks the
+    /// checkpoint names and the parts SAM 1 lacks).
+    pub(crate) fn new(ld: &Loader, kind: DecoderKind, dims: &DecoderDims) -> Result<Self> {
+        let gpu = ld.gpu;
+        let (d, e, kind) = (dims.d, dims.e, kind);
+        let sam2 = kind == DecoderKind::Sam2;
+        let (pe, md) = if sam2 { ("sam_prompt_encoder", "sam_mask_decoder") } else { ("prompt_encoder", "mask_decoder") };
+        // SAM 1's `MLPBlock` in the two-way transformer is `lin1`/`lin2` (sam1/mask_decoder.rs).
+        let (mlp0, mlp1) = if sam2 { ("mlp.layers.0", "mlp.layers.1") } else { ("mlp.lin1", "mlp.lin2") };
+        let mut point_emb = Vec::with_capacity(5 * d);
+        for i in 0..4 {
+            point_emb.extend(ld.host(&format!("{pe}.point_embeddings.{i}.weight"))?.0);
+        }
+        point_emb.extend(ld.host(&format!("{pe}.not_a_point_embed.weight"))?.0);
+        let gauss = ld.buf(&format!("{pe}.pe_layer.positional_encoding_gaussian_matrix"))?;
+        let dense_pe = prompt::grid(gpu, &gauss, e, e, d)?;
+
+        let attn = |p: &str| -> Result<Attn> {
+            Ok(Attn {
+                q: ld.lin(&format!("{p}.q_proj"))?,
+                k: ld.lin(&format!("{p}.k_proj"))?,
+                v: ld.lin(&format!("{p}.v_proj"))?,
+                out: ld.lin(&format!("{p}.out_proj"))?,
+                heads: dims.heads,
+            })
+        };
+        let mut layers = Vec::with_capacity(dims.depth);
+        for i in 0..dims.depth {
+            let p = format!("{md}.transformer.layers.{i}");
+            layers.push(TwoWayBlock {
+                self_attn: attn(&format!("{p}.self_attn"))?,
+                norm1: ld.norm(&format!("{p}.norm1"))?,
+                t2i: attn(&format!("{p}.cross_attn_token_to_image"))?,
+                norm2: ld.norm(&format!("{p}.norm2"))?,
+                mlp0: ld.lin(&format!("{p}.{mlp0}"))?,
+                mlp1: ld.lin(&format!("{p}.{mlp1}"))?,
+                norm3: ld.norm(&format!("{p}.norm3"))?,
+                norm4: ld.norm(&format!("{p}.norm4"))?,
+                i2t: attn(&format!("{p}.cross_attn_image_to_token"))?,
+                skip_first_layer_pe: i == 0,
+            });
+        }
+        for l in &layers {
+            for a in [&l.self_attn, &l.t2i, &l.i2t] {
+                if a.q.dout / a.heads > crate::kernels::attention::MAX_HEAD_DIM {
+                    return Err(GpuError::Unsupported(format!("decoder head dimension {}", a.q.dout / a.heads)));
+                }
+            }
+        }
+        let n_tokens = dims.n_tokens;
+        let mut out_tokens = if sam2 { ld.host(&format!("{md}.obj_score_token.weight"))?.0 } else { vec![] };
+        out_tokens.extend(ld.host(&format!("{md}.iou_token.weight"))?.0);
+        out_tokens.extend(ld.host(&format!("{md}.mask_tokens.weight"))?.0);
+        let head = match dims.bayes {
+            true => {
+                let b = format!("{md}.pixel_bndl");
+                let mut hp = ld.host(&format!("{b}.linear_k.0.weight"))?.0;
+                hp.extend(ld.host(&format!("{b}.linear_k.0.bias"))?.0);
+                hp.extend(ld.host(&format!("{b}.linear_kw.0.weight"))?.0);
+                hp.extend(ld.host(&format!("{b}.linear_kw.0.bias"))?.0);
+                hp.extend(ld.host(&format!("{b}.linear.bias"))?.0);
+                Head::Bayes(BayesW {
+                    linear_add: ld.lin(&format!("{b}.linear_add.0"))?,
+                    linear_add_w: ld.lin(&format!("{b}.linear_add_w"))?,
+                    hp: gpu.upload("bayes_hp", &hp),
+                })
+            }
+            false => Head::Hyper(
+                (0..n_tokens)
+                    .map(|i| {
+                        let p = format!("{md}.output_hypernetworks_mlps.{i}.layers");
+                        Ok([ld.lin(&format!("{p}.0"))?, ld.lin(&format!("{p}.1"))?, ld.lin(&format!("{p}.2"))?])
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+        };
+        let mdn = format!("{pe}.mask_downscaling");
+        Ok(Self {
+            kind,
+            d,
+            e,
+            image_size: dims.image_size,
+            gauss,
+            point_emb: gpu.upload("point_embeddings", &point_emb),
+            mask_conv1_w: ld.buf(&format!("{mdn}.0.weight"))?,
+            mask_conv1_b: ld.buf(&format!("{mdn}.0.bias"))?,
+            mask_ln1: ld.norm(&format!("{mdn}.1"))?,
+            mask_conv2_w: ld.buf(&format!("{mdn}.3.weight"))?,
+            mask_conv2_b: ld.buf(&format!("{mdn}.3.bias"))?,
+            mask_ln2: ld.norm(&format!("{mdn}.4"))?,
+            mask_conv3: ld.lin(&format!("{mdn}.6"))?,
+            no_mask_embed: ld.buf(&format!("{pe}.no_mask_embed.weight"))?,
+            dense_pe,
+            layers,
+            final_attn: attn(&format!("{md}.transformer.final_attn_token_to_image"))?,
+            norm_final: ld.norm(&format!("{md}.transformer.norm_final_attn"))?,
+            out_tokens: gpu.upload("output_tokens", &out_tokens),
+            up1_w: ld.buf(&format!("{md}.output_upscaling.0.weight"))?,
+            up1_b: ld.buf(&format!("{md}.output_upscaling.0.bias"))?,
+            up_ln: ld.norm(&format!("{md}.output_upscaling.1"))?,
+            up2_w: ld.buf(&format!("{md}.output_upscaling.3.weight"))?,
+            up2_b: ld.buf(&format!("{md}.output_upscaling.3.bias"))?,
+            head,
+            iou_head: (0..dims.iou_head_depth).map(|i| ld.lin(&format!("{md}.iou_prediction_head.layers.{i}"))).collect::<Result<Vec<_>>>()?,
+            obj_head: if sam2 { (0..3).map(|i| ld.lin(&format!("{md}.pred_obj_score_head.layers.{i}"))).collect::<Result<Vec<_>>>()? } else { vec![] },
+            jump: gpu.upload("pcg_jump", &bayes::pcg_jump_table()),
+            n_tokens,
+        })
+    }
+
+    /// Output tokens before the mask tokens: `[obj, iou]` (SAM 2.1) or `[iou]` (SAM 1).
+    fn n_special(&self) -> usize {
+        match self.kind {
+            DecoderKind::Sam2 => 2,
+            DecoderKind::Sam1 => 1,
+        }
+    }
+
+    /// Prompt encoder, two-way transformer, upscaling (with SAM 2.1's skips `(s0, s1)`),
+    /// IoU/object heads, pixel head and the uncertainty of every mask token for the
+    /// `e*e x d` embedding. `points`: `(x + 0.5, y + 0.5, label)` in input-image pixels,
+    /// padding point (label -1) included where the family adds one.
+    #[allow(clippy::too_many_arguments)]
+    pub fn decode(&self, gpu: &Gpu, image_embed: &wgpu::Buffer, skips: Option<(&wgpu::Buffer, &wgpu::Buffer)>, points: &[(f32, f32, f32)], mask_input: Option<&[f32]>, mode: UncMode) -> Result<DecoderOut> {
+        let d = self.d;
+        let e = self.e;
         let hw = e * e;
-        let lr = self.cfg.low_res_size();
+        let lr = 4 * e;
         let lhw = lr * lr;
         let c8 = d / 8;
         let kt = self.n_tokens;
 
-        // Sparse prompt: the points plus the padding point (`forward(points, boxes=None)`).
-        let mut np = 0;
+        // Sparse prompt.
+        let np = points.len();
         let sparse = if points.is_empty() {
             None
         } else {
-            let mut coords: Vec<f32> = points.iter().flat_map(|p| [p.0, p.1]).collect();
-            let mut labels: Vec<f32> = points.iter().map(|p| p.2).collect();
-            coords.extend([0.0, 0.0]);
-            labels.push(-1.0);
-            np = labels.len();
+            let coords: Vec<f32> = points.iter().flat_map(|p| [p.0, p.1]).collect();
+            let labels: Vec<f32> = points.iter().map(|p| p.2).collect();
             let cb = gpu.upload("coords", &coords);
             let lb = gpu.upload("labels", &labels);
-            Some(prompt::points(gpu, &self.gauss, &self.point_emb, &cb, &lb, np, d, self.cfg.image_size)?)
+            Some(prompt::points(gpu, &self.gauss, &self.point_emb, &cb, &lb, np, d, self.image_size)?)
         };
         // Dense prompt added to the image embedding.
         let src = gpu.alloc(hw * d)?;
-        gpu.copy(&f.image_embed, 0, &src, 0, hw * d);
+        gpu.copy(image_embed, 0, &src, 0, hw * d);
         match mask_input {
             Some(m) => {
                 let mb = gpu.upload("mask_input", m);
@@ -583,12 +680,13 @@ impl GpuModel {
             }
             None => add_bcast(gpu, &src, 0, hw * d, &self.no_mask_embed, 0, d)?,
         }
-        // Tokens: [obj, iou, mask tokens, sparse].
-        let nt = 2 + kt + np;
+        // Tokens: [obj (SAM 2.1), iou, mask tokens, sparse].
+        let ns = self.n_special();
+        let nt = ns + kt + np;
         let tokens = gpu.alloc(nt * d)?;
-        gpu.copy(&self.out_tokens, 0, &tokens, 0, (2 + kt) * d);
+        gpu.copy(&self.out_tokens, 0, &tokens, 0, (ns + kt) * d);
         if let Some(s) = &sparse {
-            gpu.copy(s, 0, &tokens, (2 + kt) * d, np * d);
+            gpu.copy(s, 0, &tokens, (ns + kt) * d, np * d);
         }
 
         // Two-way transformer (transformer.py); `tokens` is also the query PE.
@@ -623,13 +721,18 @@ impl GpuModel {
         let hs = layernorm(gpu, &queries, nt, d, &self.norm_final.w, &self.norm_final.b, 1e-5, Act::None)?;
         drop((q, k, queries));
 
-        // Upscaling with the high-resolution skips.
-        let up1 = conv_t2x2(gpu, &keys, e, e, d, d / 4, &self.up1_w, &self.up1_b, Some(&f.feat_s1), Act::None)?;
+        // Upscaling, with the high-resolution skips in SAM 2.1.
+        let (s0, s1) = match skips {
+            Some((s0, s1)) => (Some(s0), Some(s1)),
+            None => (None, None),
+        };
+        let up1 = conv_t2x2(gpu, &keys, e, e, d, d / 4, &self.up1_w, &self.up1_b, s1, Act::None)?;
         let up1 = layernorm(gpu, &up1, 4 * hw, d / 4, &self.up_ln.w, &self.up_ln.b, 1e-6, Act::Gelu)?;
-        let up = conv_t2x2(gpu, &up1, 2 * e, 2 * e, d / 4, c8, &self.up2_w, &self.up2_b, Some(&f.feat_s0), Act::Gelu)?;
+        let up = conv_t2x2(gpu, &up1, 2 * e, 2 * e, d / 4, c8, &self.up2_w, &self.up2_b, s0, Act::Gelu)?;
         drop((up1, keys));
 
-        // IoU head (token 1, sigmoid output) and object-score head (token 0).
+        // IoU head (SAM 2.1: token 1, sigmoid output; SAM 1: token 0, raw) and SAM 2.1's
+        // object-score head (token 0).
         let iou_obj = gpu.alloc(kt + 1)?;
         let mlp = |layers: &[Lin], row: usize, out_off: usize, last: Act| -> Result<()> {
             let mut x = linear(gpu, &hs, row * d, 1, &layers[0], if layers.len() > 1 { Act::Relu } else { last })?;
@@ -645,8 +748,12 @@ impl GpuModel {
             }
             Ok(())
         };
-        mlp(&self.iou_head, 1, 0, Act::Sigmoid)?;
-        mlp(&self.obj_head, 0, kt, Act::None)?;
+        if self.kind == DecoderKind::Sam2 {
+            mlp(&self.iou_head, 1, 0, Act::Sigmoid)?;
+            mlp(&self.obj_head, 0, kt, Act::None)?;
+        } else {
+            mlp(&self.iou_head, 0, 0, Act::None)?;
+        }
 
         let masks = gpu.alloc(kt * lhw)?;
         let zt = |buf| View::transposed(buf, 0, c8);
@@ -654,7 +761,7 @@ impl GpuModel {
             Head::Hyper(mlps) => {
                 let hyper = gpu.alloc(kt * c8)?;
                 for (i, [l0, l1, l2]) in mlps.iter().enumerate() {
-                    let x = linear(gpu, &hs, (2 + i) * d, 1, l0, Act::Relu)?;
+                    let x = linear(gpu, &hs, (ns + i) * d, 1, l0, Act::Relu)?;
                     let x = linear(gpu, &x, 0, 1, l1, Act::Relu)?;
                     linear_into(gpu, &x, 0, 1, l2, Act::None, &hyper, i * c8, false)?;
                 }
@@ -670,7 +777,7 @@ impl GpuModel {
                 let a = linear(gpu, &up, 0, lhw, &b.linear_add, Act::Relu)?;
                 let loc = bayes::local(gpu, &a, &b.hp, lhw, c8)?;
                 drop(a);
-                let rl = linear(gpu, &hs, 2 * d, kt, &b.linear_add_w, Act::None)?;
+                let rl = linear(gpu, &hs, ns * d, kt, &b.linear_add_w, Act::None)?;
                 let g0 = bayes::global(gpu, &rl, &b.hp, kt, c8, 0.0)?;
                 let mut mm = Matmul::new(kt, lhw, c8, View::rows(&g0.diff, 0, c8), zt(&loc.mean), View::rows(&masks, 0, lhw));
                 mm.bias = Bias::Rows(&g0.bias, 0);

@@ -4,7 +4,7 @@ mod common;
 use common::*;
 
 use candle_core::{Device, Module, Tensor, D};
-use ruac_gpu::kernels::attention::{attention, Heads};
+use ruac_gpu::kernels::attention::{attention, attention_biased, rel_pos, Heads, ScoreBias};
 use ruac_gpu::kernels::conv::{conv2d, conv_t2x2, Conv2d};
 use ruac_gpu::kernels::layernorm::layernorm;
 use ruac_gpu::kernels::layout::{bilinear, bilinear_taps};
@@ -89,6 +89,87 @@ fn attention_case(g: &ruac_gpu::gpu::Gpu) {
     let view = |buf, n: usize| Heads { buf, off: 0, bs: n * h * hd, hs: hd, ns: h * hd };
     attention(g, b, h, nq, nk, hd, view(&qb, nq), view(&kb, nk), view(&vb, nk), view(&o, nq)).unwrap();
     assert_close("attention", &read(g, &o, b * nq * h * hd), &to_vec(&want), TOL);
+}
+
+/// Long key loops (the decoder's token-to-image attention over a 64x64 embedding, global
+/// attention): lavapipe ends a loop after 65535 iterations, so the CPU variant (the one CPU
+/// adapters run) takes the keys in chunks and carries the softmax state. The workgroup
+/// variant is checked only where it runs, on a hardware adapter.
+#[test]
+fn attention_over_thousands_of_keys_matches_candle() {
+    let mut g = gpu();
+    let dev = Device::Cpu;
+    let variants: &[bool] = if g.is_cpu() { &[true] } else { &[true, false] };
+    for &cpu_variant in variants {
+        g.set_cpu_kernels(Some(cpu_variant));
+        for (b, h, nq, nk, hd) in [(1usize, 8usize, 7usize, 4096usize, 16usize), (2, 3, 70, 3000, 64), (1, 2, 5, 1000, 128)] {
+            let q = values(b * nq * h * hd, 7);
+            let k = values(b * nk * h * hd, 8);
+            let v = values(b * nk * h * hd, 9);
+            let qt = Tensor::from_vec(q.clone(), (b, nq, h, hd), &dev).unwrap().transpose(1, 2).unwrap();
+            let kt = Tensor::from_vec(k.clone(), (b, nk, h, hd), &dev).unwrap().transpose(1, 2).unwrap();
+            let vt = Tensor::from_vec(v.clone(), (b, nk, h, hd), &dev).unwrap().transpose(1, 2).unwrap();
+            let scores = (qt.contiguous().unwrap().matmul(&kt.t().unwrap().contiguous().unwrap()).unwrap() / (hd as f64).sqrt()).unwrap();
+            let want = candle_nn::ops::softmax(&scores, D::Minus1).unwrap().matmul(&vt.contiguous().unwrap()).unwrap().transpose(1, 2).unwrap().contiguous().unwrap();
+            let (qb, kb, vb) = (g.upload("q", &q), g.upload("k", &k), g.upload("v", &v));
+            let o = g.alloc(b * nq * h * hd).unwrap();
+            let view = |buf, n: usize| Heads { buf, off: 0, bs: n * h * hd, hs: hd, ns: h * hd };
+            attention(&g, b, h, nq, nk, hd, view(&qb, nq), view(&kb, nk), view(&vb, nk), view(&o, nq)).unwrap();
+            assert_close(&format!("attention {nq}x{nk}, hd {hd}, cpu variant {cpu_variant}"), &read(&g, &o, b * nq * h * hd), &to_vec(&want), TOL);
+        }
+    }
+}
+
+/// The score biases: TinyViT's dense per-head table and SAM ViT's decomposed relative
+/// positions (`rel_pos` + bias), against the scores built on the CPU.
+#[test]
+fn attention_with_score_biases_matches_candle() {
+    let mut g = gpu();
+    let dev = Device::Cpu;
+    for cpu_variant in [false, true] {
+        g.set_cpu_kernels(Some(cpu_variant));
+        // 2 windows of 5x5 tokens, 3 heads, hd 8: q, k, v interleaved as one qkv row.
+        let (b, h, side, hd) = (2usize, 3usize, 5usize, 8usize);
+        let (n, dim) = (side * side, h * hd);
+        let qkv = values(b * n * 3 * dim, 11);
+        let rel_h = values((2 * side - 1) * hd, 12);
+        let rel_w = values((2 * side - 1) * hd, 13);
+        let dense = values(h * n * n, 14);
+        let t = Tensor::from_vec(qkv.clone(), (b, n, 3, h, hd), &dev).unwrap().permute((2, 0, 3, 1, 4)).unwrap().contiguous().unwrap();
+        let (q, k, v) = (t.get(0).unwrap(), t.get(1).unwrap(), t.get(2).unwrap());
+        let scores = (q.matmul(&k.t().unwrap().contiguous().unwrap()).unwrap() / (hd as f64).sqrt()).unwrap();
+        // Decomposed: + q[y, x] . Rh[y - ky + side - 1] + q[y, x] . Rw[x - kx + side - 1].
+        let qv = to_vec(&q);
+        let mut rel = vec![0f32; b * h * n * n];
+        for bh in 0..b * h {
+            for qi in 0..n {
+                for kj in 0..n {
+                    let (y, x, ky, kx) = (qi / side, qi % side, kj / side, kj % side);
+                    let (mut sh, mut sw) = (0f32, 0f32);
+                    for d in 0..hd {
+                        let qd = qv[(bh * n + qi) * hd + d];
+                        sh += qd * rel_h[(y + side - 1 - ky) * hd + d];
+                        sw += qd * rel_w[(x + side - 1 - kx) * hd + d];
+                    }
+                    rel[(bh * n + qi) * n + kj] = sh + sw;
+                }
+            }
+        }
+        let rel_t = Tensor::from_vec(rel, (b, h, n, n), &dev).unwrap();
+        let dense_t = Tensor::from_vec(dense.clone(), (1, h, n, n), &dev).unwrap();
+        let attend = |s: Tensor| candle_nn::ops::softmax(&s, D::Minus1).unwrap().matmul(&v).unwrap().transpose(1, 2).unwrap().contiguous().unwrap();
+        let want_rel = attend((&scores + rel_t).unwrap());
+        let want_dense = attend(scores.broadcast_add(&dense_t).unwrap());
+        let (qkvb, rhb, rwb, db) = (g.upload("qkv", &qkv), g.upload("rh", &rel_h), g.upload("rw", &rel_w), g.upload("bias", &dense));
+        let part = |i: usize| Heads { buf: &qkvb, off: i * dim, bs: n * 3 * dim, hs: hd, ns: 3 * dim };
+        let rb = rel_pos(&g, b, h, side, hd, part(0), &rhb, &rwb).unwrap();
+        let o = g.alloc(b * n * dim).unwrap();
+        let ov = Heads { buf: &o, off: 0, bs: n * dim, hs: hd, ns: dim };
+        attention_biased(&g, b, h, n, n, hd, part(0), part(1), part(2), ov, Some(ScoreBias::RelPos { buf: &rb, g: side })).unwrap();
+        assert_close(&format!("relative-position attention, cpu variant {cpu_variant}"), &read(&g, &o, b * n * dim), &to_vec(&want_rel), TOL);
+        attention_biased(&g, b, h, n, n, hd, part(0), part(1), part(2), ov, Some(ScoreBias::Dense(&db))).unwrap();
+        assert_close(&format!("dense-bias attention, cpu variant {cpu_variant}"), &read(&g, &o, b * n * dim), &to_vec(&want_dense), TOL);
+    }
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Fused scaled dot-product attention (`attention.wgsl`): Hiera's windowed and global
 //! attention and the two-way transformer's attentions.
 use super::{f, u};
-use crate::gpu::{Gpu, Result};
+use crate::gpu::{Gpu, GBuf, Result};
 use crate::GpuError;
 
 pub const NAME: &str = "attention";
@@ -21,9 +21,26 @@ pub struct Heads<'a> {
     pub ns: usize,
 }
 
+/// An additive bias on the attention scores (before the softmax).
+#[derive(Clone, Copy)]
+pub enum ScoreBias<'a> {
+    /// `buf[h * nq * nk + q * nk + k]`, shared by the batch (TinyViT's `attention_biases`
+    /// gathered per window position, `tiny_vit_sam.py`).
+    Dense(&'a wgpu::Buffer),
+    /// SAM ViT's decomposed relative positions as [`rel_pos`] writes them, for keys on a
+    /// `g x g` grid (`image_encoder.py`, `add_decomposed_rel_pos`).
+    RelPos { buf: &'a wgpu::Buffer, g: usize },
+}
+
 /// `o = softmax(q kᵀ / √hd) v` for `batch x heads` independent problems.
 #[allow(clippy::too_many_arguments)]
 pub fn attention(gpu: &Gpu, batch: usize, heads: usize, nq: usize, nk: usize, hd: usize, q: Heads, k: Heads, v: Heads, o: Heads) -> Result<()> {
+    attention_biased(gpu, batch, heads, nq, nk, hd, q, k, v, o, None)
+}
+
+/// [`attention`] with a score bias: `softmax(q kᵀ / √hd + bias) v`.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_biased(gpu: &Gpu, batch: usize, heads: usize, nq: usize, nk: usize, hd: usize, q: Heads, k: Heads, v: Heads, o: Heads, bias: Option<ScoreBias>) -> Result<()> {
     if hd > MAX_HEAD_DIM || hd == 0 {
         return Err(GpuError::Unsupported(format!("attention head dimension {hd} (the kernel supports 1..={MAX_HEAD_DIM})")));
     }
@@ -36,6 +53,53 @@ pub fn attention(gpu: &Gpu, batch: usize, heads: usize, nq: usize, nk: usize, hd
     for t in [q, k, v, o] {
         params.extend([u(t.off)?, u(t.bs)?, u(t.hs)?, u(t.ns)?]);
     }
-    let entry = if gpu.is_cpu() { "attention_direct" } else { "attention" };
-    gpu.dispatch((NAME, entry), &params, &[q.buf, k.buf, v.buf, o.buf], (u(nq.div_ceil(64))?, u(heads)?, u(batch)?))
+    let (b, bias_p) = match bias {
+        None => (&gpu.dummy, [0, 0, 0, 0, 0]),
+        Some(ScoreBias::Dense(b)) => (b, [1, 0, u(nq * nk)?, u(nk)?, 0]),
+        Some(ScoreBias::RelPos { buf, g }) => {
+            if nk != g * g {
+                return Err(GpuError::Internal(format!("relative-position bias for a {g}x{g} grid, {nk} keys")));
+            }
+            (buf, [2, u(heads * nq * 2 * g)?, u(nq * 2 * g)?, u(2 * g)?, u(g)?])
+        }
+    };
+    params.extend(bias_p);
+    let groups = (u(nq.div_ceil(64))?, u(heads)?, u(batch)?);
+    if !gpu.is_cpu() {
+        params.extend([0, u(nk)?, 2]);
+        return gpu.dispatch((NAME, "attention"), &params, &[q.buf, k.buf, v.buf, o.buf, b], groups);
+    }
+    // Key chunks short enough for lavapipe's loop limit (65535 iterations, nested loops
+    // together: about 2 hd + 1 per key), the softmax state carried between dispatches.
+    let chunk = (DIRECT_LOOP_BUDGET / (2 * hd + 2)).max(1);
+    let n_chunks = nk.div_ceil(chunk);
+    let st = gpu.alloc(if n_chunks > 1 { batch * heads * nq * (hd + 2) } else { 1 })?;
+    for c in 0..n_chunks {
+        let (k0, k1) = (c * chunk, ((c + 1) * chunk).min(nk));
+        let phase = (c > 0) as u32 | (((c + 1 == n_chunks) as u32) << 1);
+        let mut p = params.clone();
+        p.extend([u(k0)?, u(k1)?, phase]);
+        gpu.dispatch((NAME, "attention_direct"), &p, &[q.buf, k.buf, v.buf, o.buf, b, &st], groups)?;
+    }
+    Ok(())
+}
+
+/// Loop iterations one `attention_direct` invocation may run (lavapipe stops at 65535).
+const DIRECT_LOOP_BUDGET: usize = 32768;
+
+/// The decomposed relative-position terms of SAM ViT's attention for `batch x heads` query
+/// sets on a `g x g` grid (`get_rel_pos` at equal sizes + `add_decomposed_rel_pos`):
+/// `rel_h` and `rel_w` are the `2g - 1 x hd` tables; the result feeds
+/// [`ScoreBias::RelPos`].
+#[allow(clippy::too_many_arguments)]
+pub fn rel_pos(gpu: &Gpu, batch: usize, heads: usize, g: usize, hd: usize, q: Heads, rel_h: &wgpu::Buffer, rel_w: &wgpu::Buffer) -> Result<GBuf> {
+    let nq = g * g;
+    let out = gpu.alloc(batch * heads * nq * 2 * g)?;
+    let mut params = vec![u(nq)?, u(nq)?, u(hd)?, 0];
+    params.extend([u(q.off)?, u(q.bs)?, u(q.hs)?, u(q.ns)?]);
+    params.extend([0; 12]);
+    params.extend([2, u(heads * nq * 2 * g)?, u(nq * 2 * g)?, u(2 * g)?, u(g)?, 0, 0, 0]);
+    // (rel_pos loops over hd only.)
+    gpu.dispatch((NAME, "rel_pos"), &params, &[q.buf, rel_h, rel_w, &out], (u((nq * 2 * g).div_ceil(64))?, u(heads)?, u(batch)?))?;
+    Ok(out)
 }

@@ -36,3 +36,27 @@ pub fn conv_t2x2(gpu: &Gpu, x: &wgpu::Buffer, h: usize, w: usize, cin: usize, co
     gpu.dispatch((NAME, "conv_t2x2"), &params, &[x, wt, b, &y, skip.unwrap_or(&gpu.dummy)], groups_1d(4 * h * w * cout))?;
     Ok(y)
 }
+
+/// Depthwise `nn.Conv2d` (groups = channels = `c.cin = c.cout`, weight `c, 1, k, k`) of a
+/// channels-last map; output `(oh, ow, c)`.
+pub fn dwconv(gpu: &Gpu, x: &wgpu::Buffer, ih: usize, iw: usize, c: &Conv2d, act: Act) -> Result<(GBuf, usize, usize)> {
+    let oh = (ih + 2 * c.pad - c.k) / c.stride + 1;
+    let ow = (iw + 2 * c.pad - c.k) / c.stride + 1;
+    let y = gpu.alloc(oh * ow * c.cout)?;
+    let params = [u(ih)?, u(iw)?, u(c.cin)?, u(oh)?, u(ow)?, u(c.cout)?, u(c.k)?, u(c.k)?, u(c.stride)?, u(c.pad)?, act as u32, 0];
+    gpu.dispatch((NAME, "dwconv"), &params, &[x, c.w, c.b, &y], groups_1d(oh * ow * c.cout))?;
+    Ok((y, oh, ow))
+}
+
+/// The patches of a `k x k` convolution (stride, zero padding) of an `ih x iw x cin` map as
+/// `oh*ow` rows of `k*k*cin` values (`(ky, kx, ci)` order); returns `(rows, oh, ow)`.
+#[allow(clippy::too_many_arguments)]
+pub fn im2col(gpu: &Gpu, x: &wgpu::Buffer, ih: usize, iw: usize, cin: usize, k: usize, stride: usize, pad: usize) -> Result<(GBuf, usize, usize)> {
+    let oh = (ih + 2 * pad - k) / stride + 1;
+    let ow = (iw + 2 * pad - k) / stride + 1;
+    let n = oh * ow * k * k * cin;
+    let y = gpu.alloc(n)?;
+    let params = [u(ih)?, u(iw)?, u(cin)?, u(oh)?, u(ow)?, 0, u(k)?, u(k)?, u(stride)?, u(pad)?, 0, 0];
+    gpu.dispatch_at((NAME, "im2col"), &params, &[(1, x), (4, &y)], groups_1d(n))?;
+    Ok((y, oh, ow))
+}

@@ -14,10 +14,10 @@ pub mod prompt;
 /// Every kernel file with its entry points, compiled by `Gpu::new`.
 pub const ALL: &[(&str, &str, &[&str])] = &[
     (matmul::NAME, matmul::SRC, &["matmul", "matmul_direct"]),
-    (attention::NAME, attention::SRC, &["attention", "attention_direct"]),
+    (attention::NAME, attention::SRC, &["attention", "attention_direct", "rel_pos"]),
     (layernorm::NAME, layernorm::SRC, &["layernorm", "layernorm_rows"]),
     (eltwise::NAME, eltwise::SRC, &["add_bcast", "unary"]),
-    (conv::NAME, conv::SRC, &["conv2d", "conv_t2x2"]),
+    (conv::NAME, conv::SRC, &["conv2d", "conv_t2x2", "dwconv", "im2col"]),
     (layout::NAME, layout::SRC, &["pool2x2", "win_part", "win_unpart_add", "up_nearest_add", "bilinear"]),
     (preprocess::NAME, preprocess::SRC, &["resize_w", "resize_h"]),
     (prompt::NAME, prompt::SRC, &["points", "grid"]),
