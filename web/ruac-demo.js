@@ -13,7 +13,13 @@ const GALLERY = [
   ['chelsea.jpg', 'Chelsea the cat'],
   ['coffee.jpg', 'Coffee cup'],
   ['astronaut.jpg', 'Astronaut (NASA)'],
+  ['cell.jpg', 'Cell in saline, quantitative phase (for the LiteMedSAM model)'],
+  ['retina.jpg', 'Retina, fundus photograph (for the LiteMedSAM model)'],
 ];
+
+/** The medical and microscopy model of the picker (docs/MODEL_CARD_LITE_MEDSAM.md): RUAC's
+ * head trained on LiteMedSAM, f16, about 20 MB, fetched only when chosen. */
+const LITE_MEDSAM_MODEL = 'models/ruac-lite-medsam.safetensors';
 
 const TEMPLATE = `
 <link rel="stylesheet" href="${new URL('demo.css', HERE).href}">
@@ -93,13 +99,14 @@ const TEMPLATE = `
         <div class="row">
           <select data-id="modelPick">
             <option value="default">Embedded default (ruac-micro)</option>
+            <option value="lite-medsam">Medical and microscopy: RUAC on LiteMedSAM (20 MB, box prompts)</option>
             <option value="file">A .safetensors / .pth file from disk…</option>
             <option value="url">A .safetensors / .pth file from a URL…</option>
           </select>
         </div>
         <div class="row" data-id="urlRow" hidden><input type="url" data-id="url" placeholder="https://…/model.safetensors"><button data-id="urlLoad">Load</button></div>
         <input type="file" accept=".safetensors,.pth,.pt" data-id="modelFile" hidden>
-        <div class="muted">SAM 2.1 / RUAC, or SAM 1 family (SAM ViT, MobileSAM, LiteMedSAM; CPU only, box prompts for LiteMedSAM)</div>
+        <div class="muted">SAM 2.1 / RUAC, or SAM 1 family (SAM ViT, MobileSAM, LiteMedSAM; box prompts for LiteMedSAM)</div>
         <div class="muted" data-id="cached"></div>
       </section>
     </div>
@@ -692,6 +699,7 @@ class RuacDemo extends HTMLElement {
     pick.addEventListener('change', () => {
       this.$('urlRow').hidden = pick.value !== 'url';
       if (pick.value === 'default') this.loadModelUrl(this.modelUrl(), false);
+      if (pick.value === 'lite-medsam') this.loadModelUrl(new URL(LITE_MEDSAM_MODEL, HERE).href, true);
       if (pick.value === 'file') this.$('modelFile').click();
     });
     this.$('modelFile').addEventListener('change', async (e) => {

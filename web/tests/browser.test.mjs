@@ -385,16 +385,17 @@ test('auto backend: WebGPU on a hardware adapter, else the CPU with a note sayin
   await page.close();
 });
 
-test('SAM 1 model (tiny ViT SAM + RUAC head, from disk): CPU with a note when WebGPU is asked, box drag, box = native', { timeout: SLOW * 3 }, async () => {
-  const { page, errors } = await open('?backend=webgpu');
+// A SAM 1 model on either backend: WebGPU (its SAM 1 kernels) or the CPU.
+async function sam1Case(backend) {
+  const gpu = backend === 'webgpu';
+  const { page, errors } = await open(`?backend=${backend}`);
   await demo(page, (el) => { el.modelReady = false; });
   await page.locator('ruac-demo input[data-id=modelFile]').setInputFiles({ name: 'sam1-tiny.safetensors', mimeType: 'application/octet-stream', buffer: fs.readFileSync(SAM1_MODEL) });
   await page.waitForFunction(() => document.querySelector('ruac-demo').modelReady, null, { timeout: SLOW });
   assert.match(await shadowText(page, 'model'), /sam1-tiny\.safetensors \(RUAC on SAM 1 vit_tiny, 64px/);
-  // The WebGPU kernels are SAM 2.1-only: the page says so and runs the model on the CPU.
-  assert.match(await shadowText(page, 'backend'), /CPU/);
-  assert.match(await shadowText(page, 'message'), /WebGPU kernels cover SAM 2\.1 \/ RUAC models only/);
-  assert.equal(await demo(page, (el) => el.isGpu), false);
+  // No silent fallback: the backend asked for is the one in use.
+  assert.match(await shadowText(page, 'backend'), gpu ? /WebGPU/ : /CPU/);
+  assert.equal(await demo(page, (el) => el.isGpu), gpu);
   await openImage(page, path.join(FIXTURES, CASE.image));
 
   // Dragging a box gives LiteMedSAM's kind of answer: one mask.
@@ -417,8 +418,11 @@ test('SAM 1 model (tiny ViT SAM + RUAC head, from disk): CPU with a note when We
   const ref = JSON.parse(fs.readFileSync(SAM1_REFERENCE, 'utf8'));
   await demo(page, (el, b) => { el.result = null; el.points = []; el.box = b; el.promptsChanged(); }, ref.box);
   await page.waitForFunction(() => document.querySelector('ruac-demo').result, null, { timeout: SLOW });
-  compareWithNative(await result(page), TOL_CPU, 'sam1 cpu', SAM1_REFERENCE);
-  await page.screenshot({ path: path.join(ARTIFACTS, 'sam1-box.png'), fullPage: true });
+  compareWithNative(await result(page), gpu ? TOL_GPU : TOL_CPU, `sam1 ${backend}`, SAM1_REFERENCE);
+  await page.screenshot({ path: path.join(ARTIFACTS, `sam1-box-${backend}.png`), fullPage: true });
   assert.deepEqual(errors, []);
   await page.close();
-});
+}
+
+test('SAM 1 model (tiny ViT SAM + RUAC head, from disk) on WebGPU: box drag, box = native', { timeout: SLOW * 3 }, () => sam1Case('webgpu'));
+test('SAM 1 model (tiny ViT SAM + RUAC head, from disk) on the CPU: box drag, box = native', { timeout: SLOW * 3 }, () => sam1Case('cpu'));

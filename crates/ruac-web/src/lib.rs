@@ -18,7 +18,7 @@ use ruac_core::image_io::RgbImage;
 use ruac_core::predictor::{Predictor, UncertaintyMode};
 use wasm_bindgen::prelude::*;
 
-use crate::core::{FlatPrediction, LoadedModel, ModelConfig, WebError};
+use crate::core::{FlatPrediction, LoadedModel, WebError};
 
 /// Installs the panic hook once per module instance.
 #[wasm_bindgen(start)]
@@ -50,10 +50,6 @@ fn js_err(e: WebError) -> JsError {
 }
 
 const CPU_LABEL: &str = "CPU (candle, wasm SIMD128)";
-
-/// What the page says when a SAM 1 family model is asked to run on WebGPU.
-const SAM1_CPU_NOTE: &str = "The WebGPU kernels cover SAM 2.1 / RUAC models only; this SAM 1 family model \
-                             (SAM ViT, MobileSAM or LiteMedSAM) runs on the CPU backend (candle in wasm).";
 
 impl Inner {
     /// Replaces the GPU backend by the CPU one after a GPU failure, re-encoding the current
@@ -128,16 +124,14 @@ pub struct Session {
 impl Session {
     /// Parses a checkpoint (safetensors; SAM 1 family also `.pt`/`.pth`) and builds the
     /// model. `backend` is `"cpu"`, `"webgpu"` (fails if WebGPU is unavailable) or `"auto"`
-    /// (WebGPU, else the CPU). SAM 1 family models always run on the CPU, with a notice.
+    /// (WebGPU, else the CPU). Both families (SAM 2.1 and SAM 1: SAM ViT, MobileSAM,
+    /// LiteMedSAM, with or without a RUAC head) run on either backend.
     pub async fn create(bytes: Vec<u8>, name: String, backend: String) -> Result<Session, JsError> {
         let model = core::load_model_bytes(&bytes, &name).map_err(js_err)?;
         drop(bytes);
         let mode = UncertaintyMode::default();
         let (backend, label, notice) = match backend.as_str() {
             "cpu" => (cpu_backend(&model)?, CPU_LABEL.to_string(), None),
-            "webgpu" | "auto" if matches!(model.cfg, ModelConfig::Sam1(_)) => {
-                (cpu_backend(&model)?, CPU_LABEL.to_string(), Some(SAM1_CPU_NOTE.to_string()))
-            }
             "webgpu" | "auto" => match gpu_backend(&model).await {
                 Ok((b, l)) => (b, l, None),
                 Err(e) if backend == "webgpu" => return Err(js_err(e)),
@@ -228,10 +222,11 @@ fn cpu_backend(model: &LoadedModel) -> Result<Backend, JsError> {
 #[cfg(feature = "gpu")]
 async fn gpu_backend(model: &LoadedModel) -> Result<(Backend, String), WebError> {
     let cfg = match &model.cfg {
-        ModelConfig::Sam2(c) => c,
-        ModelConfig::Sam1(_) => return Err(WebError::Gpu(SAM1_CPU_NOTE.into())),
+        core::ModelConfig::Sam2(c) => ruac_gpu::GpuConfig::Sam2(c.clone()),
+        core::ModelConfig::Sam1(c) => ruac_gpu::GpuConfig::Sam1(c.clone()),
     };
-    let g = ruac_gpu::GpuPredictor::new(&model.checkpoint, cfg).await.map_err(|e| WebError::Gpu(e.to_string()))?;
+    let opts = ruac_gpu::GpuOptions::default();
+    let g = ruac_gpu::GpuPredictor::from_config(&model.checkpoint, &cfg, opts).await.map_err(|e| WebError::Gpu(e.to_string()))?;
     // f16 weights where the adapter offers shader-f16 (half the weight memory).
     let weights = if g.weights_f16() { "f16 weights" } else { "f32 weights" };
     let label = format!("WebGPU ({}) · {weights}, {:.1} MB", g.adapter_info(), g.weight_bytes() as f64 / 1e6);
