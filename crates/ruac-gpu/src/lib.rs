@@ -75,7 +75,7 @@ enum Encoded {
 
 /// Either family's weights on the GPU.
 enum Family {
-    Sam2(GpuModel),
+    Sam2(Box<GpuModel>),
     Sam1(Box<Sam1GpuModel>),
 }
 
@@ -133,7 +133,7 @@ impl GpuPredictor {
         }
         let model = match (cfg, pre) {
             (GpuConfig::Sam1(c), Some(p)) => Family::Sam1(Box::new(Sam1GpuModel::new(&gpu, ckpt, c, p)?)),
-            (GpuConfig::Sam2(c), _) => Family::Sam2(GpuModel::new(&gpu, ckpt, c)?),
+            (GpuConfig::Sam2(c), _) => Family::Sam2(Box::new(GpuModel::new(&gpu, ckpt, c)?)),
             (GpuConfig::Sam1(_), None) => return Err(GpuError::Internal("SAM 1 preprocessing missing".into())),
         };
         let lut = gpu.upload("inferno", &kernels::colormap::lut());
