@@ -426,3 +426,28 @@ async function sam1Case(backend) {
 
 test('SAM 1 model (tiny ViT SAM + RUAC head, from disk) on WebGPU: box drag, box = native', { timeout: SLOW * 3 }, () => sam1Case('webgpu'));
 test('SAM 1 model (tiny ViT SAM + RUAC head, from disk) on the CPU: box drag, box = native', { timeout: SLOW * 3 }, () => sam1Case('cpu'));
+
+// The picker's medical and microscopy model: RUAC's head on LiteMedSAM's real weights
+// (web/models/ruac-lite-medsam.safetensors), on the CPU backend, with the gallery's cell image.
+test('picker: the medical and microscopy model (RUAC on LiteMedSAM) loads and a box on the cell sample gives one mask', { timeout: SLOW * 3 }, async () => {
+  const { page, errors } = await open('?backend=cpu');
+  await demo(page, (el) => { el.modelReady = false; });
+  await page.locator('ruac-demo select[data-id=modelPick]').selectOption('lite-medsam');
+  await page.waitForFunction(() => document.querySelector('ruac-demo').modelReady, null, { timeout: SLOW });
+  assert.match(await shadowText(page, 'model'), /ruac-lite-medsam\.safetensors \(RUAC on SAM 1 lite_medsam, 256px/);
+  await demo(page, (el) => { el.encoded = false; });
+  await page.locator('ruac-demo button[data-sample="cell.jpg"]').click();
+  await page.waitForFunction(() => document.querySelector('ruac-demo').encoded, null, { timeout: SLOW });
+  const [w, h] = await demo(page, (el) => [el.current.width, el.current.height]);
+  // A box around the middle of the image, where the cell is.
+  await demo(page, (el, b) => { el.result = null; el.points = []; el.box = b; el.promptsChanged(); }, [w * 0.2, h * 0.2, w * 0.8, h * 0.8]);
+  await page.waitForFunction(() => document.querySelector('ruac-demo').result, null, { timeout: SLOW });
+  const r = await result(page);
+  assert.equal(r.k, 1, 'LiteMedSAM with a box: the single mask');
+  const inside = r.masks.filter((v) => v > 0).length;
+  assert.ok(inside > 0 && inside < r.masks.length, `a mask that is neither empty nor everything (${inside} of ${r.masks.length})`);
+  assert.ok(r.uncertainty.some((u) => u > 0), 'a per-pixel uncertainty map');
+  await page.screenshot({ path: path.join(ARTIFACTS, 'lite-medsam-cell.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
