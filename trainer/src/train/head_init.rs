@@ -107,7 +107,7 @@ pub fn fit(
         .ok_or_else(|| anyhow!("model.head_init = \"hypernetwork\" needs model.bayes_head = true"))?;
     let prefix = key.trim_end_matches("linear_add_w.weight").to_string();
     let s = plain.image_size();
-    let mut box_only = prompts.clone();
+    let mut box_only = *prompts;
     box_only.prob_point = 0.0;
     box_only.prob_box_given_not_point = 1.0;
     box_only.box_noise = 0.0;

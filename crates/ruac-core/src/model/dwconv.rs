@@ -79,6 +79,25 @@ impl Geom {
         let hi = if self.h + self.pad > ky { ((self.h + self.pad - ky - 1) / self.stride + 1).min(self.ho) } else { 0 };
         lo..hi.max(lo)
     }
+
+    /// Calls `f(tap, oy, iy, cols)` for every tap `ky * k + kx` and every output row `oy`
+    /// whose input row `iy` is inside the image; `cols` are the output columns whose input
+    /// column `ox * stride + kx - pad` is inside. The three kernels share this walk.
+    fn taps(&self, mut f: impl FnMut(usize, usize, usize, std::ops::Range<usize>)) {
+        for ky in 0..self.k {
+            for kx in 0..self.k {
+                let cols = self.cols(kx);
+                for oy in self.rows(ky) {
+                    f(ky * self.k + kx, oy, oy * self.stride + ky - self.pad, cols.clone());
+                }
+            }
+        }
+    }
+
+    /// Input column of output column `ox` under tap `tap`.
+    fn ix(&self, tap: usize, ox: usize) -> usize {
+        ox * self.stride + tap % self.k - self.pad
+    }
 }
 
 fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
@@ -129,26 +148,20 @@ impl CustomOp2 for DwConv {
         let mut y = vec![0f32; g.b * g.c * g.ho * g.wo];
         per_plane(&mut y, g.ho * g.wo, |p, out| {
             let (xp, wp) = (&x[p * g.h * g.w..][..g.h * g.w], &wt[(p % g.c) * g.k * g.k..][..g.k * g.k]);
-            for ky in 0..g.k {
-                for kx in 0..g.k {
-                    let wv = wp[ky * g.k + kx];
-                    let cols = g.cols(kx);
-                    for oy in g.rows(ky) {
-                        let iy = oy * g.stride + ky - g.pad;
-                        let (row, orow) = (&xp[iy * g.w..][..g.w], &mut out[oy * g.wo..][..g.wo]);
-                        if g.stride == 1 {
-                            let off = cols.start + kx - g.pad;
-                            for (o, i) in orow[cols.clone()].iter_mut().zip(&row[off..]) {
-                                *o += wv * i;
-                            }
-                        } else {
-                            for ox in cols.clone() {
-                                orow[ox] += wv * row[ox * g.stride + kx - g.pad];
-                            }
-                        }
+            g.taps(|tap, oy, iy, cols| {
+                let (row, orow) = (&xp[iy * g.w..][..g.w], &mut out[oy * g.wo..][..g.wo]);
+                if g.stride == 1 {
+                    // Contiguous runs: the compiler vectorises this form.
+                    let off = g.ix(tap, cols.start);
+                    for (o, i) in orow[cols].iter_mut().zip(&row[off..]) {
+                        *o += wp[tap] * i;
+                    }
+                } else {
+                    for ox in cols {
+                        orow[ox] += wp[tap] * row[g.ix(tap, ox)];
                     }
                 }
-            }
+            });
         });
         Ok((CpuStorage::F32(y), Shape::from((g.b, g.c, g.ho, g.wo))))
     }
@@ -190,19 +203,12 @@ impl CustomOp2 for DwConvGradInput {
         let mut gx = vec![0f32; g.b * g.c * g.h * g.w];
         per_plane(&mut gx, g.h * g.w, |p, out| {
             let (gp, wp) = (&gy[p * g.ho * g.wo..][..g.ho * g.wo], &wt[(p % g.c) * g.k * g.k..][..g.k * g.k]);
-            for ky in 0..g.k {
-                for kx in 0..g.k {
-                    let wv = wp[ky * g.k + kx];
-                    let cols = g.cols(kx);
-                    for oy in g.rows(ky) {
-                        let iy = oy * g.stride + ky - g.pad;
-                        let (grow, xrow) = (&gp[oy * g.wo..][..g.wo], &mut out[iy * g.w..][..g.w]);
-                        for ox in cols.clone() {
-                            xrow[ox * g.stride + kx - g.pad] += wv * grow[ox];
-                        }
-                    }
+            g.taps(|tap, oy, iy, cols| {
+                let (grow, xrow) = (&gp[oy * g.wo..][..g.wo], &mut out[iy * g.w..][..g.w]);
+                for ox in cols {
+                    xrow[g.ix(tap, ox)] += wp[tap] * grow[ox];
                 }
-            }
+            });
         });
         Ok((CpuStorage::F32(gx), Shape::from((g.b, g.c, g.h, g.w))))
     }
@@ -234,20 +240,10 @@ impl CustomOp2 for DwConvGradWeight {
             for bi in 0..g.b {
                 let p = bi * g.c + ch;
                 let (xp, gp) = (&x[p * g.h * g.w..][..g.h * g.w], &gy[p * g.ho * g.wo..][..g.ho * g.wo]);
-                for ky in 0..g.k {
-                    for kx in 0..g.k {
-                        let cols = g.cols(kx);
-                        let mut s = 0f32;
-                        for oy in g.rows(ky) {
-                            let iy = oy * g.stride + ky - g.pad;
-                            let (grow, xrow) = (&gp[oy * g.wo..][..g.wo], &xp[iy * g.w..][..g.w]);
-                            for ox in cols.clone() {
-                                s += grow[ox] * xrow[ox * g.stride + kx - g.pad];
-                            }
-                        }
-                        out[ky * g.k + kx] += s;
-                    }
-                }
+                g.taps(|tap, oy, iy, cols| {
+                    let (grow, xrow) = (&gp[oy * g.wo..][..g.wo], &xp[iy * g.w..][..g.w]);
+                    out[tap] += cols.map(|ox| grow[ox] * xrow[g.ix(tap, ox)]).sum::<f32>();
+                });
             }
         });
         Ok((CpuStorage::F32(gw), Shape::from((g.c, 1, g.k, g.k))))
