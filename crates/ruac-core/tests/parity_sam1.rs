@@ -5,6 +5,7 @@
 //! window padding, stride-2 patch merging) from a bare `.pt` state dict, and the SAM 1
 //! decoder with RUAC's Bayesian pixel head in place of the hypernetworks.
 mod common;
+use common::sam1_head::bayes_head_tensors;
 use common::*;
 
 use std::collections::HashMap;
@@ -131,32 +132,6 @@ fn tinyvit_encoder_matches_reference_from_bare_pt() {
     }
     report("tinyvit.embedding", &emb, get(&io, "tinyvit.embedding"), TOL);
     assert_eq!(enc.forward(get(&io, "tinyvit.input")).unwrap().dims(), &[1, 16, 8, 8]);
-}
-
-/// Deterministic, sign-mixed values for the head's weights.
-fn filled(dims: &[usize], phase: f32, scale: f32) -> Tensor {
-    let n: usize = dims.iter().product();
-    let v: Vec<f32> = (0..n).map(|i| scale * ((i as f32) * 0.7 + phase).sin()).collect();
-    Tensor::from_vec(v, dims, &Device::Cpu).unwrap()
-}
-
-/// Seeded-looking values for a Bayesian pixel head (`c` pixel channels, token width `d`)
-/// under the SAM 1 decoder's name `mask_decoder.pixel_bndl`.
-fn bayes_head_tensors(c: usize, d: usize) -> HashMap<String, Tensor> {
-    [
-        ("linear_add.0.weight", filled(&[c, c], 0.1, 1.0)),
-        ("linear_add.0.bias", filled(&[c], 0.5, 0.3)),
-        ("linear_k.0.weight", filled(&[1, c], 0.9, 0.5)),
-        ("linear_k.0.bias", filled(&[1], 0.2, 1.0)),
-        ("linear_add_w.weight", filled(&[2 * c, d], 1.3, 0.5)),
-        ("linear_add_w.bias", filled(&[2 * c], 2.1, 0.2)),
-        ("linear_kw.0.weight", filled(&[1, 2], 0.4, 0.5)),
-        ("linear_kw.0.bias", filled(&[1], 1.7, 1.0)),
-        ("linear.bias", Tensor::new(&[0.3f32, 0.8], &Device::Cpu).unwrap()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (format!("mask_decoder.pixel_bndl.{k}"), v))
-    .collect()
 }
 
 #[test]

@@ -9,6 +9,10 @@
 //! on LiteMedSAM's masks).
 mod common;
 use common::*;
+// The same head tensors as ruac-core's SAM 1 tests.
+#[path = "../../ruac-core/tests/common/sam1_head.rs"]
+mod sam1_head;
+use sam1_head::bayes_head_tensors;
 
 use std::collections::HashMap;
 
@@ -124,30 +128,6 @@ fn check(name: &str, ck: &Checkpoint, cfg: &Sam1Config, tol: f32, emb_tol: f32) 
     emb_worst
 }
 
-/// Deterministic values for a Bayesian pixel head on the SAM 1 decoder (`c` pixel channels,
-/// token width `d`), as ruac-core's tests/parity_sam1.rs builds them.
-fn bayes_head(c: usize, d: usize) -> HashMap<String, Tensor> {
-    let filled = |dims: &[usize], phase: f32, scale: f32| {
-        let n: usize = dims.iter().product();
-        let v: Vec<f32> = (0..n).map(|i| scale * ((i as f32) * 0.7 + phase).sin()).collect();
-        Tensor::from_vec(v, dims, &Device::Cpu).unwrap()
-    };
-    [
-        ("linear_add.0.weight", filled(&[c, c], 0.1, 1.0)),
-        ("linear_add.0.bias", filled(&[c], 0.5, 0.3)),
-        ("linear_k.0.weight", filled(&[1, c], 0.9, 0.5)),
-        ("linear_k.0.bias", filled(&[1], 0.2, 1.0)),
-        ("linear_add_w.weight", filled(&[2 * c, d], 1.3, 0.5)),
-        ("linear_add_w.bias", filled(&[2 * c], 2.1, 0.2)),
-        ("linear_kw.0.weight", filled(&[1, 2], 0.4, 0.5)),
-        ("linear_kw.0.bias", filled(&[1], 1.7, 1.0)),
-        ("linear.bias", Tensor::new(&[0.3f32, 0.8], &Device::Cpu).unwrap()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (format!("mask_decoder.pixel_bndl.{k}"), v))
-    .collect()
-}
-
 #[test]
 fn sam1_vit_tiny_matches_the_cpu_predictor() {
     let ck = Checkpoint::load(fixture("sam1_tiny_vit.safetensors")).expect("fixture");
@@ -159,7 +139,7 @@ fn sam1_vit_tiny_matches_the_cpu_predictor() {
 #[test]
 fn sam1_vit_tiny_with_bayesian_head_matches_the_cpu_predictor() {
     let mut ck = Checkpoint::load(fixture("sam1_tiny_vit.safetensors")).expect("fixture");
-    ck.tensors.extend(bayes_head(4, 32));
+    ck.tensors.extend(bayes_head_tensors(4, 32));
     let cfg = ck.infer_sam1_config().unwrap();
     assert!(cfg.decoder.bayes_head);
     check("vit_tiny + RUAC head", &ck, &cfg, TOL, TOL);
@@ -216,7 +196,7 @@ fn tinyvit_mobile_sam_form_matches_the_cpu_predictor() {
     check("tinyvit (MobileSAM form)", &ck, &cfg, TOL, TOL);
     let cfg = cfg.with_bayes_head(true);
     let mut ck = ck;
-    ck.tensors.extend(bayes_head(2, 16));
+    ck.tensors.extend(bayes_head_tensors(2, 16));
     check("tinyvit (MobileSAM form) + RUAC head", &ck, &cfg, TOL, TOL);
 }
 

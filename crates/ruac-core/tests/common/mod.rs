@@ -1,5 +1,7 @@
 //! Shared helpers of the integration tests.
 #![allow(dead_code)]
+pub mod sam1_head;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 
