@@ -67,17 +67,22 @@ const PLAIN: &str = "bayes_head = false\nfreeze_image_encoder = false\n\n[attack
 #[test]
 fn resume_gives_the_losses_of_an_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), "plain", PLAIN, 4);
+    // The run's length comes from a `--set` override, which resuming must repeat.
+    let cfg = config(dir.path(), "plain", PLAIN, 99);
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    let o = train(&cfg, &a, &[]);
+    let o = train(&cfg, &a, &["--set", "train.steps=4"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = train(&cfg, &b, &["--max-steps", "2"]);
+    assert_eq!(losses(&a).len(), 4);
+    let o = train(&cfg, &b, &["--set", "train.steps=4", "--max-steps", "2"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(losses(&b).len(), 2);
     // Without --resume an existing run is refused rather than overwritten.
-    let o = train(&cfg, &b, &[]);
+    let o = train(&cfg, &b, &["--set", "train.steps=4"]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--resume"));
-    let o = train(&cfg, &b, &["--resume"]);
+    // Resuming under another configuration is refused.
+    let o = train(&cfg, &b, &["--set", "train.steps=4", "--set", "train.seed=8", "--resume"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("different configuration"));
+    let o = train(&cfg, &b, &["--set", "train.steps=4", "--resume"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(losses(&a), losses(&b), "resumed losses differ from the uninterrupted run");
     let ca = std::fs::read(a.join("checkpoints/step_0000004.safetensors")).unwrap();

@@ -204,11 +204,20 @@ impl Default for AttackSection {
 }
 
 impl TrainConfig {
-    pub fn load(path: &std::path::Path) -> Result<Self> {
+    /// Reads a config and applies `--set KEY=VALUE` overrides (dotted keys, TOML values; a
+    /// value that is not TOML is taken as a string), as SAM 2's trainer takes Hydra overrides.
+    pub fn load(path: &std::path::Path, overrides: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading config {}", path.display()))?;
-        let cfg: TrainConfig =
+        let mut table: toml::Table =
             toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+        for o in overrides {
+            set(&mut table, o)?;
+        }
+        let cfg: TrainConfig = table.try_into().with_context(|| {
+            let with = if overrides.is_empty() { String::new() } else { format!(" with --set {}", overrides.join(" ")) };
+            format!("config {}{with}", path.display())
+        })?;
         cfg.check()?;
         Ok(cfg)
     }
@@ -240,5 +249,78 @@ impl TrainConfig {
 
     pub fn to_toml(&self) -> Result<String> {
         Ok(toml::to_string(self)?)
+    }
+}
+
+/// Applies one `KEY=VALUE` override to a parsed config, creating missing tables.
+fn set(table: &mut toml::Table, spec: &str) -> Result<()> {
+    let Some((key, raw)) = spec.split_once('=') else {
+        bail!("--set {spec:?}: expected KEY=VALUE, e.g. train.steps=8");
+    };
+    let path: Vec<&str> = key.trim().split('.').collect();
+    if path.iter().any(|p| p.is_empty()) {
+        bail!("--set {spec:?}: empty key segment");
+    }
+    let value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(mut t) => t.remove("v").expect("the key just parsed"),
+        Err(_) => toml::Value::String(raw.to_string()),
+    };
+    let (last, parents) = path.split_last().expect("split yields one segment at least");
+    let mut t = table;
+    for (i, p) in parents.iter().enumerate() {
+        let entry = t.entry(p.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        t = entry
+            .as_table_mut()
+            .ok_or_else(|| anyhow::anyhow!("--set {spec:?}: {} is not a table", path[..=i].join(".")))?;
+    }
+    t.insert(last.to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn micro() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../configs/ruac-micro.toml")
+    }
+
+    fn load(overrides: &[&str]) -> Result<TrainConfig> {
+        TrainConfig::load(&micro(), &overrides.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn overrides_replace_values_and_create_missing_tables() {
+        let base = load(&[]).unwrap();
+        assert_eq!(base.train.steps, 1200);
+        assert_eq!(base.weights.adv_from, 7.0 / 20.0);
+        let c = load(&[
+            "train.steps=8",
+            // ruac-micro.toml has no [weights] table: the override creates it.
+            "weights.adv_from = 0.5",
+            "model.init=models/other.safetensors",
+            "lr.head=[1e-3, 1e-4]",
+            "attack.deform=false",
+        ])
+        .unwrap();
+        assert_eq!(c.train.steps, 8);
+        assert_eq!(c.weights.adv_from, 0.5);
+        assert_eq!(c.weights.kl_from, base.weights.kl_from);
+        assert_eq!(c.model.init, Some(PathBuf::from("models/other.safetensors")));
+        assert_eq!(c.lr.head, [1e-3, 1e-4]);
+        assert!(!c.attack.deform && c.attack.style);
+        assert_eq!(c.train.seed, base.train.seed);
+        assert_eq!(c.lr.base, base.lr.base);
+    }
+
+    #[test]
+    fn bad_overrides_name_the_problem() {
+        let msg = |o: &str| format!("{:#}", load(&[o]).unwrap_err());
+        assert!(msg("train.steps").contains("expected KEY=VALUE"), "{}", msg("train.steps"));
+        assert!(msg("train..steps=1").contains("empty key segment"));
+        assert!(msg("train.steps.x=1").contains("train.steps is not a table"));
+        assert!(msg("train.stepz=3").contains("stepz"), "{}", msg("train.stepz=3"));
+        assert!(msg("train.steps=eight").contains("steps"), "{}", msg("train.steps=eight"));
+        assert!(msg("train.steps=0").contains("at least 1"));
     }
 }

@@ -56,6 +56,10 @@ pub struct TrainArgs {
     /// Hide the progress bar (logs still go to log.jsonl).
     #[arg(long)]
     pub quiet: bool,
+    /// Override a config value, e.g. `--set train.steps=8 --set model.init=x.safetensors`
+    /// (repeatable; saved into the run's config.toml, so `--resume` needs the same ones).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
 }
 
 pub fn device(spec: &str) -> Result<Device> {
@@ -65,7 +69,7 @@ pub fn device(spec: &str) -> Result<Device> {
     if let Some(i) = spec.strip_prefix("cuda:") {
         let i: usize = i.parse().with_context(|| format!("bad device {spec:?}"))?;
         #[cfg(feature = "cuda")]
-        return Ok(Device::new_cuda(i)?);
+        return Device::new_cuda(i).with_context(|| format!("opening CUDA device {i} ({spec})"));
         #[cfg(not(feature = "cuda"))]
         bail!("device cuda:{i} needs a build with `--features cuda`");
     }
@@ -198,7 +202,7 @@ pub struct StepTimes {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    let cfg = TrainConfig::load(&args.config)?;
+    let cfg = TrainConfig::load(&args.config, &args.overrides)?;
     // Every tensor of a step is created on the device of the image or the parameters, so
     // the same code trains on the CPU or on CUDA (`--features cuda`); sampling, prompts and
     // Weibull uniforms are drawn on the host and uploaded, keeping runs identical across
