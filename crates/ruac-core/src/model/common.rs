@@ -1,6 +1,7 @@
 //! Small layers shared by the SAM 2.1 modules (`sam2/modeling/sam2_utils.py`).
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
+use super::rowops;
 
 /// `nn.Linear` applied to the last dimension as one 2-D matrix product over all leading
 /// dimensions, for contiguous and strided inputs alike (candle's `Linear` falls back to
@@ -119,10 +120,8 @@ impl Module for Mlp {
     }
 }
 
-/// `nn.LayerNorm(dim, eps)` over the last dimension.
-///
-/// candle's fused layer norm has no backward pass, so when autograd is recording (training:
-/// a variable weight or a tracked input) the same formula runs as differentiable primitives.
+/// `nn.LayerNorm(dim, eps)` over the last dimension. Inference takes candle's fused kernel;
+/// training (a tracked input or weight; that kernel has no backward) [`rowops::layer_norm`].
 #[derive(Debug, Clone)]
 pub struct LayerNorm {
     weight: Tensor,
@@ -133,11 +132,7 @@ pub struct LayerNorm {
 impl Module for LayerNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         if x.track_op() || self.weight.track_op() || self.bias.track_op() {
-            let mean = x.mean_keepdim(candle_core::D::Minus1)?;
-            let xc = x.broadcast_sub(&mean)?;
-            let var = xc.sqr()?.mean_keepdim(candle_core::D::Minus1)?;
-            let xn = xc.broadcast_div(&(var + self.eps)?.sqrt()?)?;
-            return xn.broadcast_mul(&self.weight)?.broadcast_add(&self.bias);
+            return rowops::layer_norm(x, &self.weight, &self.bias, self.eps);
         }
         candle_nn::ops::layer_norm(&x.contiguous()?, &self.weight, &self.bias, self.eps as f32)
     }
@@ -151,11 +146,11 @@ pub fn layer_norm_eps(dim: usize, eps: f64, vb: VarBuilder) -> Result<LayerNorm>
     })
 }
 
-/// Softmax over the last axis: candle's fused kernel when no gradient is needed, its
-/// differentiable composition (which `softmax_last_dim` lacks a backward for) otherwise.
+/// Softmax over the last axis: candle's fused kernel when no gradient is needed (it has no
+/// backward), [`rowops::softmax_last_dim`] otherwise.
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
     if x.track_op() {
-        candle_nn::ops::softmax(x, candle_core::D::Minus1)
+        rowops::softmax_last_dim(x)
     } else {
         candle_nn::ops::softmax_last_dim(x)
     }

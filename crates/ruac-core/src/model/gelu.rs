@@ -37,9 +37,9 @@ fn map(x: &CpuStorage, l: &Layout, f: impl Fn(f32) -> f32 + Sync) -> Result<(Cpu
         None => candle_core::bail!("gelu: non-contiguous input"),
     };
     let mut out = vec![0f32; v.len()];
-    let chunk = 1 << 16;
     #[cfg(not(target_arch = "wasm32"))]
     {
+        let chunk = 1 << 16;
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let per = v.len().div_ceil(threads).div_ceil(chunk).max(1) * chunk;
         std::thread::scope(|s| {

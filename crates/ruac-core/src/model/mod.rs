@@ -10,6 +10,7 @@ pub mod mask_decoder;
 pub mod neck;
 pub mod ops;
 pub mod prompt_encoder;
+pub mod rowops;
 pub mod sam1;
 pub mod sam2;
 pub mod transformer;
