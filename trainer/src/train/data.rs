@@ -101,11 +101,14 @@ fn resize_mask(m: &[bool], w: usize, h: usize, s: usize) -> Vec<bool> {
 }
 
 impl Stream {
-    /// Sample `index`: a square image and its objects' masks (non-empty). Dataset samples
-    /// that fail to load are skipped with a message, moving on to the next index.
-    pub fn sample(&self, index: u64, rng: &mut Pcg32) -> Result<(RgbImage, Vec<Vec<bool>>)> {
+    /// Sample `index`: a square image, its objects' masks (non-empty) and, for a dataset
+    /// without augmentation, the dataset image's position (the same image whenever it comes
+    /// back: the key of `embed_cache`). Dataset samples that fail to load are skipped with a
+    /// message, moving on to the next index.
+    pub fn sample(&self, index: u64, rng: &mut Pcg32) -> Result<(RgbImage, Vec<Vec<bool>>, Option<usize>)> {
         let s = self.size;
         for attempt in 0..64u64 {
+            let mut image_key = None;
             let (mut img, mut masks) = match &self.source {
                 Source::Procedural(p) => {
                     let scene = generate(p, rng.next_u32() as u64, index)?;
@@ -141,6 +144,9 @@ impl Stream {
                         .iter()
                         .map(|o| resize_mask(&o.mask, sample.width, sample.height, s))
                         .collect();
+                    if self.augment.is_none() {
+                        image_key = Some(i);
+                    }
                     (resize_square(&img, s)?, masks)
                 }
             };
@@ -149,7 +155,7 @@ impl Stream {
             }
             masks.retain(|m| m.iter().any(|&v| v));
             if !masks.is_empty() {
-                return Ok((img, masks));
+                return Ok((img, masks, image_key));
             }
         }
         bail!("64 consecutive training samples from index {index} had no usable object")
