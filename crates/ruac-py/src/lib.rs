@@ -8,7 +8,7 @@
 //! * `ruac.load_state_dict`: the tensors of any checkpoint the trainer loads, as numpy.
 //!
 //! Bindings only: every number comes from ruac-core; this crate converts arguments, checks
-//! their shapes, releases the GIL around the work, and maps errors (see [`errors`] for the
+//! their shapes, releases the GIL around the work, and maps errors (`src/errors.rs` has the
 //! exception each error becomes).
 //!
 //! The bindings are behind the `python` feature, which maturin enables
