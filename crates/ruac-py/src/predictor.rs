@@ -151,11 +151,11 @@ impl PyPredictor {
         });
         let raw = raw.map_err(to_py)?;
         Ok(PyPrediction {
-            masks: raw.masks.to_numpy(py)?,
+            masks: raw.masks.into_numpy(py)?,
             iou_predictions: PyArray1::from_vec(py, raw.iou).into_any().unbind(),
-            low_res_masks: raw.low.to_numpy(py)?,
-            uncertainty: raw.unc.to_numpy(py)?,
-            uncertainty_low_res: raw.unc_low.to_numpy(py)?,
+            low_res_masks: raw.low.into_numpy(py)?,
+            uncertainty: raw.unc.into_numpy(py)?,
+            uncertainty_low_res: raw.unc_low.into_numpy(py)?,
             object_score_logit: raw.obj,
             mask_tokens: raw.tokens,
             best: raw.best,
@@ -309,7 +309,7 @@ struct Host {
 }
 
 impl Host {
-    fn to_numpy(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+    fn into_numpy(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         Ok(PyArray1::from_vec(py, self.data).reshape(self.shape)?.into_any().unbind())
     }
 }
