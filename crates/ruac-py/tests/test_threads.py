@@ -18,7 +18,7 @@ def test_gil_is_released_during_inference():
 
     def work():  # one long call: many Monte Carlo draws
         span["start"] = time.perf_counter()
-        p.predict(point_coords=[[100, 100]], point_labels=[1], mc_samples=400)
+        p.predict(point_coords=[[100, 100]], point_labels=[1], mc_samples=1500)
         span["end"] = time.perf_counter()
 
     t = threading.Thread(target=work)
