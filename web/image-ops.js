@@ -155,6 +155,12 @@ export function warpPoint(f, px, py) {
   return [x, y];
 }
 
+/** Entry of the 256-colour table (`infernoLut`, ruac-core's `viz::inferno`) for `v` in
+ * `[0, vmax]`: `viz::inferno`'s rule, round(255 v / vmax) clamped to the table. */
+function lutIndex(v, vmax) {
+  return Math.min(255, Math.max(0, Math.round((v / vmax) * 255)));
+}
+
 /** Draws the overlay for mask plane `k`: the uncertainty heat map (inferno, `opacity`),
  * the mask fill and its outline, and optionally an error plane in cyan. */
 export function renderOverlay(ctx, res, k, lut, { showMask, showOutline, showHeat, opacity, errors }) {
@@ -166,7 +172,7 @@ export function renderOverlay(ctx, res, k, lut, { showMask, showOutline, showHea
   for (let i = 0; i < w * h; i++) {
     let r = 0, g = 0, b = 0, a = 0;
     if (showHeat) {
-      const t = Math.min(255, Math.max(0, Math.round((res.uncertainty[off + i] / vmax) * 255)));
+      const t = lutIndex(res.uncertainty[off + i], vmax);
       r = lut[t * 3]; g = lut[t * 3 + 1]; b = lut[t * 3 + 2]; a = opacity;
     }
     const inside = res.masks[off + i] > 0;
@@ -197,7 +203,7 @@ export function heatImage(res, k, lut) {
   const img = new ImageData(w, h);
   const off = k * w * h;
   for (let i = 0; i < w * h; i++) {
-    const t = Math.min(255, Math.max(0, Math.round((res.uncertainty[off + i] / (res.maxValue || 1)) * 255)));
+    const t = lutIndex(res.uncertainty[off + i], res.maxValue || 1);
     img.data.set([lut[t * 3], lut[t * 3 + 1], lut[t * 3 + 2], 255], i * 4);
   }
   return img;

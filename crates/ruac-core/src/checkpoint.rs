@@ -507,7 +507,7 @@ impl Checkpoint {
             || self.tensors.contains_key("image_encoder.patch_embed.proj.weight")
     }
 
-    /// Builds whichever family the checkpoint holds, for [`crate::predictor::Predictor`]:
+    /// Builds whichever family the checkpoint holds, for either predictor:
     /// `config` names the configuration (inferred when `None`); `image_size` applies to
     /// SAM 2.1 only (SAM 1 encoders have fixed position tables).
     pub fn build_base(
@@ -515,7 +515,7 @@ impl Checkpoint {
         config: Option<&str>,
         image_size: Option<usize>,
         device: &Device,
-    ) -> Result<crate::predictor::BaseModel> {
+    ) -> Result<crate::model::BaseModel> {
         if !self.is_sam1() {
             let cfg = self.config_for(config, image_size)?;
             return Ok(self.build_model(Some(cfg), device)?.into());

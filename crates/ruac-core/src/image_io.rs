@@ -73,8 +73,9 @@ fn check_size(width: usize, height: usize) -> Result<()> {
 }
 
 /// Index ranges and normalised weights of PyTorch's antialiased linear resampling
-/// (`_upsample_bilinear2d_aa`, align_corners = false) along one axis.
-fn aa_weights(in_size: usize, out_size: usize) -> Vec<(usize, Vec<f32>)> {
+/// (`_upsample_bilinear2d_aa`, align_corners = false) along one axis: `(first input
+/// index, weights)` per output index. ruac-gpu's preprocessing kernel reads these tables.
+pub fn aa_weights(in_size: usize, out_size: usize) -> Vec<(usize, Vec<f32>)> {
     let scale = in_size as f32 / out_size as f32;
     let support = if scale >= 1.0 { scale } else { 1.0 };
     let invscale = if scale >= 1.0 { 1.0 / scale } else { 1.0 };
@@ -166,6 +167,27 @@ impl Preprocessing {
             Preprocessing::Sam1 => sam1_preprocess_shape(orig_hw, size),
         }
     }
+
+    /// How low-resolution maps return to an `orig_hw` image: SAM 2.1 and LiteMedSAM
+    /// (`MedSAMLite.postprocess_masks` with the whole square as `new_size`) resize once;
+    /// SAM 1 (`Sam.postprocess_masks`) resizes to the `size` square, crops the padding, then
+    /// resizes. Bilinear, align_corners = false, in both backends.
+    pub fn output_plan(&self, orig_hw: (usize, usize), size: usize) -> OutputPlan {
+        match self {
+            Preprocessing::Sam2 | Preprocessing::LiteMedSam => OutputPlan::Direct,
+            Preprocessing::Sam1 => OutputPlan::ThroughSquare { size, crop_hw: self.input_hw(orig_hw, size) },
+        }
+    }
+}
+
+/// The resize (and crop) from low-resolution maps back to the image ([`Preprocessing::output_plan`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputPlan {
+    /// One bilinear resize to the image size.
+    Direct,
+    /// Resize to the `size x size` input, keep the top-left `crop_hw` (the image without its
+    /// padding), resize that to the image size.
+    ThroughSquare { size: usize, crop_hw: (usize, usize) },
 }
 
 /// `ResizeLongestSide.get_preprocess_shape`: the longest side becomes `long`, the other is

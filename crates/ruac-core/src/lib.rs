@@ -11,7 +11,9 @@ pub mod image_io;
 pub mod method;
 pub mod metrics;
 pub mod model;
+pub mod prediction;
 pub mod predictor;
+pub mod prompt;
 pub mod rng;
 pub mod viz;
 

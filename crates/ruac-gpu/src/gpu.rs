@@ -1,6 +1,6 @@
 //! The device, the compiled kernels, a pool of activation buffers, dispatch and read-back.
 //!
-//! Every kernel is compiled once in [`Gpu::new`] (inside an error scope, so a WGSL error is a
+//! Every kernel is compiled once when the device opens (`Gpu::new`, in `kernels`) (inside an error scope, so a WGSL error is a
 //! [`GpuError::Shader`] instead of a panic). Work is recorded into one command encoder, one
 //! compute pass per dispatch (wgpu orders and synchronises passes), and submitted when a
 //! result is read back. Activation buffers come from a pool and return to it when dropped,
@@ -15,10 +15,8 @@ use std::task::{Context, Poll, Waker};
 
 use wgpu::util::DeviceExt;
 
-use crate::kernels;
-use crate::GpuError;
-
-pub type Result<T> = std::result::Result<T, GpuError>;
+pub use crate::error::Result;
+use crate::error::GpuError;
 
 /// Threads per workgroup of the 1-D kernels; the matmul uses 16x16. Requested as a limit
 /// (Chromium's compatibility adapters default to 128).
@@ -167,8 +165,8 @@ pub fn groups_1d(n: usize) -> (u32, u32, u32) {
 
 impl Gpu {
     /// Requests an adapter (high performance first) and a device with the limits the
-    /// kernels need, then compiles every kernel.
-    pub async fn new() -> Result<Self> {
+    /// kernels need; `Gpu::new` (in `kernels`) then compiles every kernel.
+    pub(crate) async fn open() -> Result<Self> {
         // Vulkan/Metal/DX12/WebGPU first; GL only when none of them has an adapter (probing
         // EGL needs a display server on some systems). WGPU_BACKEND overrides both.
         let from_env = std::env::var("WGPU_BACKEND").is_ok();
@@ -224,7 +222,7 @@ impl Gpu {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
-        let mut gpu = Self {
+        let gpu = Self {
             device,
             queue,
             info: adapter.get_info(),
@@ -244,17 +242,12 @@ impl Gpu {
             f16_weights: f16_available,
             uploaded: Default::default(),
         };
-        for (name, src, entries) in kernels::ALL {
-            gpu.compile(name, src, entries).await?;
-        }
-        if f16_available {
-            let src = kernels::matmul::src_f16();
-            gpu.compile(kernels::matmul::NAME_F16, &src, &["matmul", "matmul_direct"]).await?;
-        }
         Ok(gpu)
     }
 
-    async fn compile(&mut self, name: &'static str, src: &str, entries: &[&'static str]) -> Result<()> {
+    /// Compiles one WGSL file's entry points inside an error scope (a WGSL error becomes
+    /// [`GpuError::Shader`]).
+    pub(crate) async fn compile(&mut self, name: &'static str, src: &str, entries: &[&'static str]) -> Result<()> {
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(name),

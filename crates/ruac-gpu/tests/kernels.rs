@@ -4,10 +4,10 @@ mod common;
 use common::*;
 
 use candle_core::{Device, Module, Tensor, D};
-use ruac_gpu::kernels::attention::{attention, attention_biased, rel_pos, Heads, ScoreBias};
+use ruac_gpu::kernels::attention::{attention, attention_biased, rel_pos, AttnShape, Heads, Qkvo, ScoreBias};
 use ruac_gpu::kernels::conv::{conv2d, conv_t2x2, Conv2d};
-use ruac_gpu::kernels::layernorm::layernorm;
-use ruac_gpu::kernels::layout::{bilinear, bilinear_taps};
+use ruac_gpu::kernels::layernorm::{layernorm, LayerNorm};
+use ruac_gpu::kernels::layout::{bilinear, bilinear_taps, Bilinear};
 use ruac_gpu::kernels::matmul::{matmul, Act, Bias, Matmul, View};
 use ruac_gpu::kernels::{bayes, colormap, preprocess};
 
@@ -87,7 +87,8 @@ fn attention_case(g: &ruac_gpu::gpu::Gpu) {
     let (qb, kb, vb) = (g.upload("q", &q), g.upload("k", &k), g.upload("v", &v));
     let o = g.alloc(b * nq * h * hd).unwrap();
     let view = |buf, n: usize| Heads { buf, off: 0, bs: n * h * hd, hs: hd, ns: h * hd };
-    attention(g, b, h, nq, nk, hd, view(&qb, nq), view(&kb, nk), view(&vb, nk), view(&o, nq)).unwrap();
+    let t = Qkvo { q: view(&qb, nq), k: view(&kb, nk), v: view(&vb, nk), o: view(&o, nq) };
+    attention(g, AttnShape { batch: b, heads: h, nq, nk, hd }, t).unwrap();
     assert_close("attention", &read(g, &o, b * nq * h * hd), &to_vec(&want), TOL);
 }
 
@@ -114,7 +115,8 @@ fn attention_over_thousands_of_keys_matches_candle() {
             let (qb, kb, vb) = (g.upload("q", &q), g.upload("k", &k), g.upload("v", &v));
             let o = g.alloc(b * nq * h * hd).unwrap();
             let view = |buf, n: usize| Heads { buf, off: 0, bs: n * h * hd, hs: hd, ns: h * hd };
-            attention(&g, b, h, nq, nk, hd, view(&qb, nq), view(&kb, nk), view(&vb, nk), view(&o, nq)).unwrap();
+            let t = Qkvo { q: view(&qb, nq), k: view(&kb, nk), v: view(&vb, nk), o: view(&o, nq) };
+            attention(&g, AttnShape { batch: b, heads: h, nq, nk, hd }, t).unwrap();
             assert_close(&format!("attention {nq}x{nk}, hd {hd}, cpu variant {cpu_variant}"), &read(&g, &o, b * nq * h * hd), &to_vec(&want), TOL);
         }
     }
@@ -162,12 +164,14 @@ fn attention_with_score_biases_matches_candle() {
         let want_dense = attend(scores.broadcast_add(&dense_t).unwrap());
         let (qkvb, rhb, rwb, db) = (g.upload("qkv", &qkv), g.upload("rh", &rel_h), g.upload("rw", &rel_w), g.upload("bias", &dense));
         let part = |i: usize| Heads { buf: &qkvb, off: i * dim, bs: n * 3 * dim, hs: hd, ns: 3 * dim };
-        let rb = rel_pos(&g, b, h, side, hd, part(0), &rhb, &rwb).unwrap();
+        let shape = AttnShape { batch: b, heads: h, nq: n, nk: n, hd };
+        let rb = rel_pos(&g, shape, side, part(0), (&rhb, &rwb)).unwrap();
         let o = g.alloc(b * n * dim).unwrap();
         let ov = Heads { buf: &o, off: 0, bs: n * dim, hs: hd, ns: dim };
-        attention_biased(&g, b, h, n, n, hd, part(0), part(1), part(2), ov, Some(ScoreBias::RelPos { buf: &rb, g: side })).unwrap();
+        let t = Qkvo { q: part(0), k: part(1), v: part(2), o: ov };
+        attention_biased(&g, shape, t, Some(ScoreBias::RelPos { buf: &rb, g: side })).unwrap();
         assert_close(&format!("relative-position attention, cpu variant {cpu_variant}"), &read(&g, &o, b * n * dim), &to_vec(&want_rel), TOL);
-        attention_biased(&g, b, h, n, n, hd, part(0), part(1), part(2), ov, Some(ScoreBias::Dense(&db))).unwrap();
+        attention_biased(&g, shape, t, Some(ScoreBias::Dense(&db))).unwrap();
         assert_close(&format!("dense-bias attention, cpu variant {cpu_variant}"), &read(&g, &o, b * n * dim), &to_vec(&want_dense), TOL);
     }
 }
@@ -189,7 +193,8 @@ fn layernorm_case(g: &ruac_gpu::gpu::Gpu) {
     let b = values(c, 13);
     let ln = candle_nn::LayerNorm::new(Tensor::from_vec(w.clone(), c, &dev).unwrap(), Tensor::from_vec(b.clone(), c, &dev).unwrap(), 1e-6);
     let want = ln.forward(&Tensor::from_vec(x.clone(), (rows, c), &dev).unwrap()).unwrap().gelu_erf().unwrap();
-    let y = layernorm(g, &g.upload("x", &x), rows, c, &g.upload("w", &w), &g.upload("b", &b), 1e-6, Act::Gelu).unwrap();
+    let (wb, bb) = (g.upload("w", &w), g.upload("b", &b));
+    let y = layernorm(g, &g.upload("x", &x), rows, c, LayerNorm { w: &wb, b: &bb, eps: 1e-6 }, Act::Gelu).unwrap();
     assert_close("layernorm+gelu", &read(g, &y, rows * c), &to_vec(&want), TOL);
 }
 
@@ -231,7 +236,9 @@ fn convolutions_match_candle() {
     let want = (ct.forward(&xt).unwrap().permute((0, 2, 3, 1)).unwrap() + Tensor::from_vec(skip.clone(), (1, 2 * h, 2 * w, cout), &dev).unwrap()).unwrap().gelu_erf().unwrap();
     let x_nhwc = to_vec(&xt.permute((0, 2, 3, 1)).unwrap().contiguous().unwrap());
     let sb = g.upload("skip", &skip);
-    let y = conv_t2x2(&g, &g.upload("x", &x_nhwc), h, w, cin, cout, &g.upload("w", &wt), &g.upload("b", &b), Some(&sb), Act::Gelu).unwrap();
+    let (wb, bb) = (g.upload("w", &wt), g.upload("b", &b));
+    let c = Conv2d { w: &wb, b: &bb, cin, cout, k: 2, stride: 2, pad: 0 };
+    let y = conv_t2x2(&g, &g.upload("x", &x_nhwc), (h, w), &c, Some(&sb), Act::Gelu).unwrap();
     assert_close("conv_transpose 2x2/2", &read(&g, &y, 4 * h * w * cout), &to_vec(&want), TOL);
 }
 
@@ -247,8 +254,9 @@ fn bilinear_upsampling_matches_candle() {
     tab.extend(bilinear_taps(iw, ow));
     let (xb, tb) = (g.upload("x", &x), g.upload("tab", &tab));
     // Second plane, in two row tiles.
-    let top = bilinear(&g, &xb, ih * iw, ih, iw, &tb, oh, ow, 0, 40).unwrap();
-    let bottom = bilinear(&g, &xb, ih * iw, ih, iw, &tb, oh, ow, 40, oh - 40).unwrap();
+    let r = Bilinear { x: &xb, in_off: ih * iw, ih, iw, taps: &tb, oh, ow };
+    let top = bilinear(&g, &r, 0..40).unwrap();
+    let bottom = bilinear(&g, &r, 40..oh).unwrap();
     let mut got = read(&g, &top, 40 * ow);
     got.extend(read(&g, &bottom, (oh - 40) * ow));
     assert_close("bilinear", &got, &to_vec(&want), 1e-5);

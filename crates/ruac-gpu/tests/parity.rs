@@ -94,7 +94,7 @@ fn run(ck: &Checkpoint, cfg: Sam2Config) {
             for mode in [UncertaintyMode::Analytic, UncertaintyMode::MonteCarlo { samples: 20, seed: 3 }, UncertaintyMode::MonteCarlo { samples: 4, seed: 99 }] {
                 cpu.mode = mode;
                 let want = cpu.predict(&p).unwrap();
-                let got = pollster::block_on(gpu.predict(&p, mode)).expect("GPU predict");
+                let got = pollster::block_on(gpu.predict(&p, mode)).expect("GPU predict").to_prediction(&Device::Cpu).unwrap();
                 compare(&format!("{} image {ii}, {name}, {mode:?}", cfg.name), &got, &want);
             }
         }
@@ -132,7 +132,7 @@ fn ruac_micro_matches_at_256_pixels() {
         pollster::block_on(gpu.set_image(img)).unwrap();
         for mode in [UncertaintyMode::Analytic, UncertaintyMode::MonteCarlo { samples: 20, seed: 0 }] {
             cpu.mode = mode;
-            compare(&format!("256 px {mode:?} cpu-variant {cpu_variant}"), &pollster::block_on(gpu.predict(&p, mode)).unwrap(), &cpu.predict(&p).unwrap());
+            compare(&format!("256 px {mode:?} cpu-variant {cpu_variant}"), &pollster::block_on(gpu.predict(&p, mode)).unwrap().to_prediction(&Device::Cpu).unwrap(), &cpu.predict(&p).unwrap());
         }
     }
 }
@@ -242,7 +242,7 @@ fn f16_weights_match_candle_on_the_rounded_weights() {
         for mode in [UncertaintyMode::Analytic, UncertaintyMode::MonteCarlo { samples: 20, seed: 5 }] {
             cpu.mode = mode;
             let want = cpu.predict(&p).unwrap();
-            let got = pollster::block_on(gpu16.predict(&p, mode)).unwrap();
+            let got = pollster::block_on(gpu16.predict(&p, mode)).unwrap().to_prediction(&Device::Cpu).unwrap();
             compare(&format!("f16 weights, {name}, {mode:?}"), &got, &want);
             // And the rounding is real: f32 weights give measurably different logits.
             full.mode = mode;

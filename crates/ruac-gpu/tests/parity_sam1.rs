@@ -116,7 +116,7 @@ fn check(name: &str, ck: &Checkpoint, cfg: &Sam1Config, tol: f32, emb_tol: f32) 
             for mode in [UncertaintyMode::MonteCarlo { samples: 4, seed: 7 }, UncertaintyMode::Analytic] {
                 cpu.mode = mode;
                 let c = cpu.predict(&p).unwrap();
-                let g = pollster::block_on(gpu.predict(&p, mode)).unwrap();
+                let g = pollster::block_on(gpu.predict(&p, mode)).unwrap().to_prediction(&Device::Cpu).unwrap();
                 compare(&format!("{name} {}x{}: {what}, {mode:?}", img.width, img.height), &g, &c, tol, &mut worst);
             }
         }
@@ -264,7 +264,7 @@ fn sam1_f16_weights_stay_close_to_f32() {
     pollster::block_on(gpu.set_image(img)).unwrap();
     let mut worst = 0f32;
     for (what, p) in prompts(img, 4 * cfg.embedding_size()) {
-        let (c, g) = (cpu.predict(&p).unwrap(), pollster::block_on(gpu.predict(&p, cpu.mode)).unwrap());
+        let (c, g) = (cpu.predict(&p).unwrap(), pollster::block_on(gpu.predict(&p, cpu.mode)).unwrap().to_prediction(&Device::Cpu).unwrap());
         assert_eq!(c.tokens, g.tokens, "{what}");
         assert_close(&format!("f16 weights, {what}: masks"), &to_vec(&g.masks), &to_vec(&c.masks), 1e-2);
         worst = worst.max(max_abs_diff(&to_vec(&g.masks), &to_vec(&c.masks)));

@@ -6,8 +6,8 @@ use candle_core::Device;
 use ruac_core::checkpoint::{sam1_is_ignored, Checkpoint, BAYES_HEAD_PREFIX};
 use ruac_core::data::rle::Rle;
 use ruac_core::image_io::RgbImage;
-use ruac_core::model::{Sam1Config, Sam2Config};
-use ruac_core::predictor::{PointLabel, Prediction, Predictor, Prompt, UncertaintyMode};
+pub use ruac_core::model::ModelConfig;
+use ruac_core::predictor::{PointLabel, PredictionMaps, Predictor, Prompt, UncertaintyMode};
 use ruac_core::viz;
 use serde::Serialize;
 
@@ -54,17 +54,10 @@ pub struct ModelInfo {
     pub ruac: bool,
     /// `"sam2"` (SAM 2.1 / RUAC) or `"sam1"` (SAM ViT, MobileSAM, LiteMedSAM).
     pub family: String,
-    /// Whether ruac-gpu's WebGPU kernels run this model (SAM 2.1 family only).
+    /// Whether ruac-gpu's WebGPU kernels run this model (both families do).
     pub webgpu: bool,
     pub parameters: usize,
     pub bytes: usize,
-}
-
-/// The model family of a checkpoint, with its configuration.
-#[derive(Debug, Clone)]
-pub enum ModelConfig {
-    Sam2(Sam2Config),
-    Sam1(Sam1Config),
 }
 
 /// A parsed checkpoint with its configuration; kept so the CPU fallback can be built later
@@ -78,8 +71,8 @@ pub struct LoadedModel {
 /// Parses a checkpoint from bytes: SAM 2.1 / RUAC safetensors, or a SAM 1 family model
 /// (SAM ViT, MobileSAM, LiteMedSAM, with or without RUAC's head) as safetensors or PyTorch
 /// `.pt`/`.pth` (read from the bytes, no code executed). SAM 2.1: the configuration is
-/// inferred from the tensor shapes (`Checkpoint::infer_config`); a `image_size` entry in the
-/// safetensors metadata (as `trainer export` may write) overrides the default resolution.
+/// inferred from the tensor shapes (`Checkpoint::infer_config`, which also reads the
+/// `ruac_image_size` metadata `trainer export` writes).
 /// SAM 1: `Checkpoint::infer_sam1_config` (metadata `ruac_sam1_config`, else shapes).
 pub fn load_model_bytes(bytes: &[u8], name: &str) -> Result<LoadedModel> {
     if bytes.len() < 8 {
@@ -100,14 +93,13 @@ pub fn load_model_bytes(bytes: &[u8], name: &str) -> Result<LoadedModel> {
             image_size: cfg.image_size(),
             ruac: cfg.decoder.bayes_head,
             family: "sam1".into(),
-            webgpu: false,
+            webgpu: true,
             parameters,
             bytes: bytes.len(),
         };
         return Ok(LoadedModel { checkpoint, cfg: ModelConfig::Sam1(cfg), info });
     }
-    let image_size = metadata_image_size(bytes);
-    let cfg = checkpoint.config_for(None, image_size)?;
+    let cfg = checkpoint.config_for(None, None)?;
     cfg.validate()?;
     checkpoint.validate_values(&cfg)?;
     let parameters = checkpoint
@@ -127,11 +119,6 @@ pub fn load_model_bytes(bytes: &[u8], name: &str) -> Result<LoadedModel> {
         bytes: bytes.len(),
     };
     Ok(LoadedModel { checkpoint, cfg: ModelConfig::Sam2(cfg), info })
-}
-
-fn metadata_image_size(bytes: &[u8]) -> Option<usize> {
-    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes).ok()?;
-    meta.metadata().as_ref()?.get("image_size")?.parse().ok().filter(|s: &usize| *s >= 64 && s % 32 == 0)
 }
 
 /// The candle CPU predictor for a loaded model (SIMD128 in the browser), either family.
@@ -164,7 +151,7 @@ pub fn rgba_to_rgb(rgba: &[u8], width: usize, height: usize) -> Result<RgbImage>
 
 /// A prompt from the page's flat arrays: `points` as `x, y, label` triples (label 1
 /// positive, 0 negative), `bbox` empty or `x0, y0, x1, y1`; image pixel coordinates.
-/// Range checks against the image are `Predictor::predict`'s.
+/// Range checks against the image are [`check_prompt`]'s.
 pub fn make_prompt(points: &[f32], bbox: &[f32], multimask: bool) -> Result<Prompt> {
     if points.len() % 3 != 0 {
         return Err(WebError::Prompt(format!("points must be x, y, label triples ({} numbers given)", points.len())));
@@ -186,27 +173,10 @@ pub fn make_prompt(points: &[f32], bbox: &[f32], multimask: bool) -> Result<Prom
     Ok(Prompt { points: pts, bbox, mask_input: None, multimask })
 }
 
-/// The range checks of `Predictor::predict` (`predictor.rs`, `validate`), done before the
-/// backend is called so the GPU path reports the same messages.
+/// ruac-core's prompt checks (`Prompt::validate`, the predictors' own), run before the
+/// backend so that a GPU error is never a visitor's mistake. The page sends no mask prompt.
 pub fn check_prompt(p: &Prompt, width: usize, height: usize) -> Result<()> {
-    let (w, h) = (width as f32, height as f32);
-    if p.points.is_empty() && p.bbox.is_none() {
-        return Err(WebError::Prompt("no prompt: click a point or drag a box".into()));
-    }
-    for &(x, y, _) in &p.points {
-        if !x.is_finite() || !y.is_finite() || x < 0.0 || y < 0.0 || x > w || y > h {
-            return Err(WebError::Prompt(format!("point ({x}, {y}) lies outside the {width}x{height} image")));
-        }
-    }
-    if let Some([x0, y0, x1, y1]) = p.bbox {
-        if [x0, y0, x1, y1].iter().any(|v| !v.is_finite()) || x1 <= x0 || y1 <= y0 {
-            return Err(WebError::Prompt(format!("box ({x0}, {y0}, {x1}, {y1}) is empty or not finite")));
-        }
-        if x0 < 0.0 || y0 < 0.0 || x1 > w || y1 > h {
-            return Err(WebError::Prompt(format!("box ({x0}, {y0}, {x1}, {y1}) extends outside the {width}x{height} image")));
-        }
-    }
-    Ok(())
+    Ok(p.validate((height, width), 0)?)
 }
 
 /// `mc` (Monte Carlo, the released default) or `analytic`.
@@ -243,24 +213,22 @@ pub struct FlatPrediction {
     pub max_value: f32,
 }
 
-pub fn flatten(p: &Prediction) -> Result<FlatPrediction> {
-    let (k, height, width) = p.masks.dims3().map_err(ruac_core::Error::from)?;
-    let masks = p.masks.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(ruac_core::Error::from)?;
-    let uncertainty = p.uncertainty.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(ruac_core::Error::from)?;
-    Ok(FlatPrediction {
-        k,
-        width,
-        height,
-        masks,
-        uncertainty,
-        iou: p.iou.clone(),
-        obj_score: p.obj_score,
-        tokens: p.tokens.clone(),
+/// The page's view of either backend's [`PredictionMaps`] (moved, not copied).
+pub fn flatten(p: PredictionMaps) -> FlatPrediction {
+    FlatPrediction {
         best: p.best(),
         mode: mode_name(&p.mode).to_string(),
         unit: p.mode.unit().to_string(),
         max_value: p.mode.max_value(),
-    })
+        k: p.k,
+        width: p.width,
+        height: p.height,
+        masks: p.masks,
+        uncertainty: p.uncertainty,
+        iou: p.iou,
+        obj_score: p.obj_score,
+        tokens: p.tokens,
+    }
 }
 
 fn check_plane(len: usize, width: usize, height: usize, what: &str) -> Result<()> {

@@ -99,14 +99,14 @@ impl Inner {
                 g.predict(prompt, self.mode).await.map_err(|e| e.to_string())
             };
             match r {
-                Ok(p) => return core::flatten(&p),
+                Ok(p) => return Ok(core::flatten(p)),
                 Err(e) => self.fall_back_to_cpu(&e)?,
             }
         }
         match &mut self.backend {
             Backend::Cpu(p) => {
                 p.mode = self.mode;
-                core::flatten(&p.predict(prompt)?)
+                Ok(core::flatten(p.predict_maps(prompt)?))
             }
             #[cfg(feature = "gpu")]
             Backend::Gpu(_) => Err(WebError::Gpu("GPU backend still active after fallback".into())),
@@ -221,12 +221,8 @@ fn cpu_backend(model: &LoadedModel) -> Result<Backend, JsError> {
 
 #[cfg(feature = "gpu")]
 async fn gpu_backend(model: &LoadedModel) -> Result<(Backend, String), WebError> {
-    let cfg = match &model.cfg {
-        core::ModelConfig::Sam2(c) => ruac_gpu::GpuConfig::Sam2(c.clone()),
-        core::ModelConfig::Sam1(c) => ruac_gpu::GpuConfig::Sam1(c.clone()),
-    };
     let opts = ruac_gpu::GpuOptions::default();
-    let g = ruac_gpu::GpuPredictor::from_config(&model.checkpoint, &cfg, opts).await.map_err(|e| WebError::Gpu(e.to_string()))?;
+    let g = ruac_gpu::GpuPredictor::from_config(&model.checkpoint, &model.cfg, opts).await.map_err(|e| WebError::Gpu(e.to_string()))?;
     // f16 weights where the adapter offers shader-f16 (half the weight memory).
     let weights = if g.weights_f16() { "f16 weights" } else { "f32 weights" };
     let label = format!("WebGPU ({}) · {weights}, {:.1} MB", g.adapter_info(), g.weight_bytes() as f64 / 1e6);

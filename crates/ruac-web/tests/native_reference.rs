@@ -57,14 +57,14 @@ fn native_reference_for_the_browser_case() {
     let mut web = core::cpu_predictor(&loaded).unwrap();
     web.mode = mode;
     web.set_image(&img2).unwrap();
-    let out = core::flatten(&web.predict(&prompt).unwrap()).unwrap();
+    let out = core::flatten(web.predict_maps(&prompt).unwrap());
 
     // The same through ruac-core's own file loading: the web path must not change a number.
     let ck = Checkpoint::load(root().join("web/models/ruac-micro.safetensors")).unwrap();
     let mut direct = Predictor::new(ck.build_model(None, &Device::Cpu).unwrap(), Device::Cpu);
     direct.mode = mode;
     direct.set_image(&img).unwrap();
-    let d = core::flatten(&direct.predict(&prompt).unwrap()).unwrap();
+    let d = core::flatten(direct.predict_maps(&prompt).unwrap());
     assert_eq!(out.masks, d.masks);
     assert_eq!(out.uncertainty, d.uncertainty);
     assert_eq!(out.iou, d.iou);
@@ -175,7 +175,7 @@ fn native_reference_for_the_browser_sam1_box() {
     let bytes = sam1_tiny_with_head();
     let loaded = core::load_model_bytes(&bytes, "sam1-tiny.safetensors").unwrap();
     assert_eq!((loaded.info.family.as_str(), loaded.info.config.as_str()), ("sam1", "vit_tiny"));
-    assert!(loaded.info.ruac && !loaded.info.webgpu);
+    assert!(loaded.info.ruac && loaded.info.webgpu);
     assert_eq!(loaded.info.image_size, 64);
     let img = RgbImage::open(root().join("web/tests/fixtures").join(&case.image)).unwrap();
     let multimask = core::multimask_for(&loaded.info.family, true);
@@ -187,13 +187,13 @@ fn native_reference_for_the_browser_sam1_box() {
     let mut web = core::cpu_predictor(&loaded).unwrap();
     web.mode = mode;
     web.set_image(&img).unwrap();
-    let out = core::flatten(&web.predict(&prompt).unwrap()).unwrap();
+    let out = core::flatten(web.predict_maps(&prompt).unwrap());
 
     let ck = Checkpoint::from_safetensors_bytes(&bytes, "sam1-tiny.safetensors").unwrap();
     let mut direct = Predictor::new(ck.build_base(None, None, &Device::Cpu).unwrap(), Device::Cpu);
     direct.mode = mode;
     direct.set_image(&img).unwrap();
-    let d = core::flatten(&direct.predict(&prompt).unwrap()).unwrap();
+    let d = core::flatten(direct.predict_maps(&prompt).unwrap());
     assert_eq!((out.masks.clone(), out.uncertainty.clone(), out.iou.clone()), (d.masks, d.uncertainty, d.iou));
     assert_eq!((out.k, out.height, out.width), (1, img.height, img.width));
     assert!(out.uncertainty.iter().all(|&u| (0.0..=out.max_value + 1e-6).contains(&u)));

@@ -23,7 +23,55 @@ pub struct HieraConfig {
     pub mlp_ratio: f64,
 }
 
+/// One Hiera block as the schedule builds it (`hieradet.py` `Hiera.__init__`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HieraBlockSpec {
+    pub dim: usize,
+    pub dim_out: usize,
+    pub heads: usize,
+    /// Attention window side; 0 for a global block.
+    pub window: usize,
+    /// Whether the block pools its queries 2x2 (the first block of a pooled stage).
+    pub q_stride: bool,
+    /// Whether the block is the last of its stage (its output is a trunk output).
+    pub stage_end: bool,
+}
+
 impl HieraConfig {
+    /// Index of the last block of each stage.
+    pub fn stage_ends(&self) -> Vec<usize> {
+        (1..=self.stages.len()).map(|i| self.stages[..i].iter().sum::<usize>() - 1).collect()
+    }
+
+    /// Every block's widths, heads, window and pooling, in order: the one schedule both
+    /// backends build from.
+    pub fn blocks(&self) -> Vec<HieraBlockSpec> {
+        let stage_ends = self.stage_ends();
+        let q_pool_blocks: Vec<usize> =
+            stage_ends[..stage_ends.len().saturating_sub(1)].iter().map(|x| x + 1).take(self.q_pool).collect();
+        let depth: usize = self.stages.iter().sum();
+        let (mut dim, mut heads, mut cur_stage) = (self.embed_dim, self.num_heads, 1);
+        let mut blocks = Vec::with_capacity(depth);
+        for i in 0..depth {
+            let mut dim_out = dim;
+            // The window size is read before the stage counter moves: the first block of a
+            // stage still uses the previous stage's window (as the reference does).
+            let mut window = self.window_spec[cur_stage - 1];
+            if self.global_att_blocks.contains(&i) {
+                window = 0;
+            }
+            if i > 0 && stage_ends.contains(&(i - 1)) {
+                dim_out = (dim as f64 * self.dim_mul) as usize;
+                heads = (heads as f64 * self.head_mul) as usize;
+                cur_stage += 1;
+            }
+            let q_stride = q_pool_blocks.contains(&i);
+            blocks.push(HieraBlockSpec { dim, dim_out, heads, window, q_stride, stage_end: stage_ends.contains(&i) });
+            dim = dim_out;
+        }
+        blocks
+    }
+
     /// Channel count of each stage's output, high resolution first.
     pub fn stage_dims(&self) -> Vec<usize> {
         let mut d = self.embed_dim as f64;
@@ -48,6 +96,24 @@ pub struct DecoderConfig {
     pub iou_head_hidden_dim: usize,
     pub dynamic_multimask_stability_delta: f32,
     pub dynamic_multimask_stability_thresh: f32,
+}
+
+/// How a decoder picks its mask when one mask is asked for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SingleMask {
+    /// Token 0 (SAM 1's `MaskDecoder.forward`; RUAC, whose released trainer never passes
+    /// `dynamic_multimask_via_stability`).
+    FirstToken,
+    /// Plain SAM 2.1: token 0 unless its stability score is below `thresh`
+    /// (`_dynamic_multimask_via_stability`).
+    Stability { delta: f32, thresh: f32 },
+}
+
+impl SingleMask {
+    /// SAM 2.1's stability fallback with the decoder's delta and threshold.
+    pub fn stability(cfg: &DecoderConfig) -> Self {
+        SingleMask::Stability { delta: cfg.dynamic_multimask_stability_delta, thresh: cfg.dynamic_multimask_stability_thresh }
+    }
 }
 
 /// RUAC's Bayesian pixel head (authors' `BayesianMaskDecoder`, `ruac/adapters/sam2/bayesian_decoder.py`).
@@ -97,6 +163,15 @@ impl DecoderConfig {
 }
 
 impl Sam2Config {
+    /// The single-mask rule: RUAC's decoder takes token 0, plain SAM 2.1 has the stability
+    /// fallback.
+    pub fn single_mask(&self) -> SingleMask {
+        match self.bayes_head {
+            Some(_) => SingleMask::FirstToken,
+            None => SingleMask::stability(&self.decoder),
+        }
+    }
+
     fn official(name: &str, hiera: HieraConfig) -> Self {
         Self {
             name: name.to_string(),
@@ -189,6 +264,11 @@ impl Sam2Config {
     /// Side of the low-resolution mask logits (image / 4).
     pub fn low_res_size(&self) -> usize {
         self.image_size / 4
+    }
+
+    /// Prompt placement: scaled to the square input.
+    pub fn placement(&self) -> crate::prompt::Placement {
+        crate::prompt::Placement::Sam2 { image_size: self.image_size }
     }
 
     /// Checks the invariants the code relies on, so a bad config fails with a message

@@ -306,43 +306,15 @@ impl HieraTrunk {
         let win = vb.get((1, cfg.embed_dim, ws0, ws0), "pos_embed_window")?;
         let pos_embed = Self::pos_embed_for(&bkg, &win, image_size / 4)?;
 
-        let depth: usize = cfg.stages.iter().sum();
-        let stage_ends: Vec<usize> = (1..=cfg.stages.len())
-            .map(|i| cfg.stages[..i].iter().sum::<usize>() - 1)
-            .collect();
-        let q_pool_blocks: Vec<usize> = stage_ends[..stage_ends.len() - 1]
+        let blocks = cfg
+            .blocks()
             .iter()
-            .map(|x| x + 1)
-            .take(cfg.q_pool)
-            .collect();
-        let mut embed_dim = cfg.embed_dim;
-        let mut num_heads = cfg.num_heads;
-        let mut cur_stage = 1;
-        let mut blocks = Vec::with_capacity(depth);
-        for i in 0..depth {
-            let mut dim_out = embed_dim;
-            // The window size is read before the stage counter moves: the first block of a
-            // stage still uses the previous stage's window (as the reference does).
-            let mut window_size = cfg.window_spec[cur_stage - 1];
-            if cfg.global_att_blocks.contains(&i) {
-                window_size = 0;
-            }
-            if i > 0 && stage_ends.contains(&(i - 1)) {
-                dim_out = (embed_dim as f64 * cfg.dim_mul) as usize;
-                num_heads = (num_heads as f64 * cfg.head_mul) as usize;
-                cur_stage += 1;
-            }
-            blocks.push(MultiScaleBlock::new(
-                embed_dim,
-                dim_out,
-                num_heads,
-                cfg.mlp_ratio,
-                q_pool_blocks.contains(&i),
-                window_size,
-                vb.pp(format!("blocks.{i}")),
-            )?);
-            embed_dim = dim_out;
-        }
+            .enumerate()
+            .map(|(i, b)| {
+                MultiScaleBlock::new(b.dim, b.dim_out, b.heads, cfg.mlp_ratio, b.q_stride, b.window, vb.pp(format!("blocks.{i}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let stage_ends = cfg.stage_ends();
         Ok(Self {
             patch_embed,
             pos_embed,

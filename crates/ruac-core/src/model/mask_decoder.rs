@@ -7,7 +7,7 @@ use candle_nn::{conv2d, conv_transpose2d, Conv2d, Conv2dConfig, ConvTranspose2d,
 
 use super::bayes_head::BayesianPixelHead;
 use super::common::{Activation, LayerNorm2d, Mlp};
-use super::config::{DecoderConfig, Sam2Config};
+use super::config::{DecoderConfig, Sam2Config, SingleMask};
 use super::transformer::TwoWayTransformer;
 use crate::model::gelu::gelu;
 
@@ -148,42 +148,56 @@ impl MaskDecoder {
     }
 
     /// Which mask tokens to return for each batch element (`forward` of the reference):
-    /// tokens 1..=3 for multimask output; otherwise token 0, unless its stability score is
-    /// below the threshold, in which case the multimask token with the best predicted IoU.
+    /// [`select_tokens`] with the stability fallback.
     pub fn select_tokens(&self, out: &DecoderOutput, multimask_output: bool) -> Result<Vec<Vec<usize>>> {
         let b = out.masks.dim(0)?;
-        let n = self.cfg.num_multimask_outputs;
-        if multimask_output {
-            return Ok(vec![(1..=n).collect(); b]);
-        }
+        let rule = SingleMask::stability(&self.cfg);
         let iou = out.iou.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
         let mut picks = Vec::with_capacity(b);
         for (bi, iou_b) in iou.iter().enumerate() {
-            let single = out.masks.get(bi)?.get(0)?;
-            let stability = stability_score(&single, self.cfg.dynamic_multimask_stability_delta)?;
-            if stability >= self.cfg.dynamic_multimask_stability_thresh {
-                picks.push(vec![0]);
-            } else {
-                // First maximum, as torch.argmax.
-                let mut best = 1;
-                for k in 2..=n {
-                    if iou_b[k] > iou_b[best] {
-                        best = k;
-                    }
-                }
-                picks.push(vec![best]);
-            }
+            let single = out.masks.get(bi)?.get(0)?.flatten_all()?.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?;
+            picks.push(select_tokens(multimask_output, self.cfg.num_multimask_outputs, rule, &single, iou_b));
         }
         Ok(picks)
     }
 }
 
+/// The mask tokens returned for one prompt: tokens `1..=n_multimask` for multimask output;
+/// otherwise token 0, or with [`SingleMask::Stability`] the multimask token with the best
+/// predicted IoU when token 0's stability score (`single_logits`, its low-resolution logits)
+/// is below the threshold (`_dynamic_multimask_via_stability`). `iou` has every token's
+/// predicted IoU.
+pub fn select_tokens(multimask: bool, n_multimask: usize, rule: SingleMask, single_logits: &[f32], iou: &[f32]) -> Vec<usize> {
+    if multimask {
+        return (1..=n_multimask).collect();
+    }
+    match rule {
+        SingleMask::FirstToken => vec![0],
+        SingleMask::Stability { delta, thresh } => {
+            if stability_score(single_logits, delta) >= thresh {
+                return vec![0];
+            }
+            // First maximum, as torch.argmax.
+            let mut best = 1;
+            for k in 2..=n_multimask {
+                if iou[k] > iou[best] {
+                    best = k;
+                }
+            }
+            vec![best]
+        }
+    }
+}
+
 /// `_get_stability_scores`: IoU of the mask thresholded at +delta and at -delta.
-pub fn stability_score(logits: &Tensor, delta: f32) -> Result<f32> {
-    let v = logits.flatten_all()?.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?;
-    let inter = v.iter().filter(|&&x| x > delta).count() as f32;
-    let union = v.iter().filter(|&&x| x > -delta).count() as f32;
-    Ok(if union > 0.0 { inter / union } else { 1.0 })
+pub fn stability_score(logits: &[f32], delta: f32) -> f32 {
+    let inter = logits.iter().filter(|&&x| x > delta).count() as f32;
+    let union = logits.iter().filter(|&&x| x > -delta).count() as f32;
+    if union > 0.0 {
+        inter / union
+    } else {
+        1.0
+    }
 }
 
 /// Gathers per-batch token indices along dimension 1 of a `B, K, ...` tensor.

@@ -1,4 +1,5 @@
 //! The model: SAM 2.1's single-image path with RUAC's Bayesian pixel head.
+pub mod base;
 pub mod bayes_head;
 pub mod common;
 pub mod config;
@@ -15,8 +16,9 @@ pub mod sam1;
 pub mod sam2;
 pub mod transformer;
 
+pub use base::{BaseModel, ModelConfig};
 pub use bayes_head::BayesianPixelHead;
-pub use config::{BayesHeadConfig, DecoderConfig, HieraConfig, Sam2Config};
+pub use config::{BayesHeadConfig, DecoderConfig, HieraBlockSpec, HieraConfig, Sam2Config, SingleMask};
 pub use hiera::HieraTrunk;
 pub use mask_decoder::MaskDecoder;
 pub use sam1::{Sam1Config, Sam1Model};

@@ -2,7 +2,7 @@
 //! attention and the two-way transformer's attentions.
 use super::{f, u};
 use crate::gpu::{Gpu, GBuf, Result};
-use crate::GpuError;
+use crate::error::GpuError;
 
 pub const NAME: &str = "attention";
 pub const SRC: &str = concat!(include_str!("common.wgsl"), include_str!("attention.wgsl"));
@@ -32,15 +32,35 @@ pub enum ScoreBias<'a> {
     RelPos { buf: &'a wgpu::Buffer, g: usize },
 }
 
+/// The sizes of `batch x heads` independent attention problems of `nq` queries over `nk`
+/// keys with head dimension `hd`.
+#[derive(Debug, Clone, Copy)]
+pub struct AttnShape {
+    pub batch: usize,
+    pub heads: usize,
+    pub nq: usize,
+    pub nk: usize,
+    pub hd: usize,
+}
+
+/// Where queries, keys, values and the output live.
+#[derive(Clone, Copy)]
+pub struct Qkvo<'a> {
+    pub q: Heads<'a>,
+    pub k: Heads<'a>,
+    pub v: Heads<'a>,
+    pub o: Heads<'a>,
+}
+
 /// `o = softmax(q kᵀ / √hd) v` for `batch x heads` independent problems.
-#[allow(clippy::too_many_arguments)]
-pub fn attention(gpu: &Gpu, batch: usize, heads: usize, nq: usize, nk: usize, hd: usize, q: Heads, k: Heads, v: Heads, o: Heads) -> Result<()> {
-    attention_biased(gpu, batch, heads, nq, nk, hd, q, k, v, o, None)
+pub fn attention(gpu: &Gpu, shape: AttnShape, t: Qkvo) -> Result<()> {
+    attention_biased(gpu, shape, t, None)
 }
 
 /// [`attention`] with a score bias: `softmax(q kᵀ / √hd + bias) v`.
-#[allow(clippy::too_many_arguments)]
-pub fn attention_biased(gpu: &Gpu, batch: usize, heads: usize, nq: usize, nk: usize, hd: usize, q: Heads, k: Heads, v: Heads, o: Heads, bias: Option<ScoreBias>) -> Result<()> {
+pub fn attention_biased(gpu: &Gpu, shape: AttnShape, t: Qkvo, bias: Option<ScoreBias>) -> Result<()> {
+    let AttnShape { batch, heads, nq, nk, hd } = shape;
+    let Qkvo { q, k, v, o } = t;
     if hd > MAX_HEAD_DIM || hd == 0 {
         return Err(GpuError::Unsupported(format!("attention head dimension {hd} (the kernel supports 1..={MAX_HEAD_DIM})")));
     }
@@ -90,9 +110,9 @@ const DIRECT_LOOP_BUDGET: usize = 32768;
 /// The decomposed relative-position terms of SAM ViT's attention for `batch x heads` query
 /// sets on a `g x g` grid (`get_rel_pos` at equal sizes + `add_decomposed_rel_pos`):
 /// `rel_h` and `rel_w` are the `2g - 1 x hd` tables; the result feeds
-/// [`ScoreBias::RelPos`].
-#[allow(clippy::too_many_arguments)]
-pub fn rel_pos(gpu: &Gpu, batch: usize, heads: usize, g: usize, hd: usize, q: Heads, rel_h: &wgpu::Buffer, rel_w: &wgpu::Buffer) -> Result<GBuf> {
+/// [`ScoreBias::RelPos`]. `shape.nq` and `shape.nk` are `g * g`.
+pub fn rel_pos(gpu: &Gpu, shape: AttnShape, g: usize, q: Heads, (rel_h, rel_w): (&wgpu::Buffer, &wgpu::Buffer)) -> Result<GBuf> {
+    let AttnShape { batch, heads, hd, .. } = shape;
     let nq = g * g;
     let out = gpu.alloc(batch * heads * nq * 2 * g)?;
     let mut params = vec![u(nq)?, u(nq)?, u(hd)?, 0];

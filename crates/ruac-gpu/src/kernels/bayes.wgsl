@@ -10,13 +10,14 @@ struct P {
 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
-// wk[c], bk, kw0, kw1, bkw, b_bg, b_fg
-@group(0) @binding(2) var<storage, read> hp: array<f32>;
+// The small tensors: wk[c], bk, kw0, kw1, bkw, b_bg, b_fg
+@group(0) @binding(2) var<storage, read> small: array<f32>;
 @group(0) @binding(3) var<storage, read_write> lamf: array<f32>;
 @group(0) @binding(4) var<storage, read_write> invkf: array<f32>;
 @group(0) @binding(5) var<storage, read_write> zmean: array<f32>;
 @group(0) @binding(6) var<storage, read_write> varz: array<f32>;
-@group(0) @binding(7) var<storage, read> rl: array<f32>;
+// linear_add_w(mask tokens), k x 2c, before the ReLU
+@group(0) @binding(7) var<storage, read> token_params: array<f32>;
 @group(0) @binding(8) var<storage, read_write> lamw: array<f32>;
 @group(0) @binding(9) var<storage, read_write> invkw: array<f32>;
 @group(0) @binding(10) var<storage, read_write> wdiff: array<f32>;
@@ -58,8 +59,8 @@ fn local_z(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     let px = flat_index(gid, nwg);
     if (px >= p.hw) { return; }
     var s = 0.0;
-    for (var c = 0u; c < p.c; c++) { s += a[px * p.c + c] * hp[c]; }
-    s += hp[p.c];
+    for (var c = 0u; c < p.c; c++) { s += a[px * p.c + c] * small[c]; }
+    s += small[p.c];
     let inv = 1.0 / softplus(s);
     let l1 = lgamma(inv + 1.0);
     let g = exp(l1);
@@ -82,9 +83,9 @@ fn global_w(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     if (i >= p.k * p.c) { return; }
     let kk = i / p.c;
     let c = i % p.c;
-    let r0 = max(rl[kk * 2u * p.c + c] - p.fw, 0.0);
-    let r1 = max(rl[kk * 2u * p.c + p.c + c] - p.fw, 0.0);
-    let inv = 1.0 / softplus(hp[p.c + 1u] * r0 + hp[p.c + 2u] * r1 + hp[p.c + 3u]);
+    let r0 = max(token_params[kk * 2u * p.c + c] - p.fw, 0.0);
+    let r1 = max(token_params[kk * 2u * p.c + p.c + c] - p.fw, 0.0);
+    let inv = 1.0 / softplus(small[p.c + 1u] * r0 + small[p.c + 2u] * r1 + small[p.c + 3u]);
     let l1 = lgamma(inv + 1.0);
     let g = exp(l1);
     let vf = var_factor(inv, l1);
@@ -96,7 +97,7 @@ fn global_w(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     wdiff[i] = lam1 * g - lam0 * g;
     varw[i] = max((lam0 * lam0 * vf + lam1 * lam1 * vf) / 2.0, 1e-8);
     if (c == 0u) {
-        bias_out[kk] = max(hp[p.c + 5u] - p.fw, 0.0) - max(hp[p.c + 4u] - p.fw, 0.0);
+        bias_out[kk] = max(small[p.c + 5u] - p.fw, 0.0) - max(small[p.c + 4u] - p.fw, 0.0);
     }
 }
 

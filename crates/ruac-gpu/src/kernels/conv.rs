@@ -27,10 +27,11 @@ pub fn conv2d(gpu: &Gpu, x: &wgpu::Buffer, ih: usize, iw: usize, c: &Conv2d, act
     Ok((y, oh, ow))
 }
 
-/// `nn.ConvTranspose2d(cin, cout, 2, stride 2)` (weight `cin, cout, 2, 2`) of an `h x w x
-/// cin` map, plus `skip` (`2h x 2w x cout`) when given, then the activation.
-#[allow(clippy::too_many_arguments)]
-pub fn conv_t2x2(gpu: &Gpu, x: &wgpu::Buffer, h: usize, w: usize, cin: usize, cout: usize, wt: &wgpu::Buffer, b: &wgpu::Buffer, skip: Option<&wgpu::Buffer>, act: Act) -> Result<GBuf> {
+/// `nn.ConvTranspose2d(cin, cout, 2, stride 2)` (`c.w`: `cin, cout, 2, 2`; `c.k`, `c.stride`
+/// and `c.pad` are not read) of an `h x w x cin` map, plus `skip` (`2h x 2w x cout`) when
+/// given, then the activation.
+pub fn conv_t2x2(gpu: &Gpu, x: &wgpu::Buffer, (h, w): (usize, usize), c: &Conv2d, skip: Option<&wgpu::Buffer>, act: Act) -> Result<GBuf> {
+    let (cin, cout, wt, b) = (c.cin, c.cout, c.w, c.b);
     let y = gpu.alloc(4 * h * w * cout)?;
     let params = [u(h)?, u(w)?, u(cin)?, u(2 * h)?, u(2 * w)?, u(cout)?, 2, 2, 2, 0, act as u32, skip.is_some() as u32];
     gpu.dispatch((NAME, "conv_t2x2"), &params, &[x, wt, b, &y, skip.unwrap_or(&gpu.dummy)], groups_1d(4 * h * w * cout))?;
@@ -48,10 +49,19 @@ pub fn dwconv(gpu: &Gpu, x: &wgpu::Buffer, ih: usize, iw: usize, c: &Conv2d, act
     Ok((y, oh, ow))
 }
 
+/// A `k x k` convolution's geometry over `cin` channels.
+#[derive(Debug, Clone, Copy)]
+pub struct Patches {
+    pub cin: usize,
+    pub k: usize,
+    pub stride: usize,
+    pub pad: usize,
+}
+
 /// The patches of a `k x k` convolution (stride, zero padding) of an `ih x iw x cin` map as
 /// `oh*ow` rows of `k*k*cin` values (`(ky, kx, ci)` order); returns `(rows, oh, ow)`.
-#[allow(clippy::too_many_arguments)]
-pub fn im2col(gpu: &Gpu, x: &wgpu::Buffer, ih: usize, iw: usize, cin: usize, k: usize, stride: usize, pad: usize) -> Result<(GBuf, usize, usize)> {
+pub fn im2col(gpu: &Gpu, x: &wgpu::Buffer, ih: usize, iw: usize, geom: Patches) -> Result<(GBuf, usize, usize)> {
+    let Patches { cin, k, stride, pad } = geom;
     let oh = (ih + 2 * pad - k) / stride + 1;
     let ow = (iw + 2 * pad - k) / stride + 1;
     let n = oh * ow * k * k * cin;

@@ -8,11 +8,19 @@ use crate::gpu::{Gpu, GBuf, Result};
 pub const NAME: &str = "layernorm";
 pub const SRC: &str = concat!(include_str!("common.wgsl"), include_str!("layernorm.wgsl"));
 
+/// A LayerNorm's weight and bias (`c` values each) and epsilon.
+#[derive(Clone, Copy)]
+pub struct LayerNorm<'a> {
+    pub w: &'a wgpu::Buffer,
+    pub b: &'a wgpu::Buffer,
+    pub eps: f32,
+}
+
 /// Normalises `rows x c` values of `x` into a new buffer.
-#[allow(clippy::too_many_arguments)]
-pub fn layernorm(gpu: &Gpu, x: &wgpu::Buffer, rows: usize, c: usize, w: &wgpu::Buffer, b: &wgpu::Buffer, eps: f32, act: Act) -> Result<GBuf> {
+pub fn layernorm(gpu: &Gpu, x: &wgpu::Buffer, rows: usize, c: usize, ln: LayerNorm, act: Act) -> Result<GBuf> {
     let y = gpu.alloc(rows * c)?;
-    let params = [u(rows)?, u(c)?, f(eps), act as u32];
+    let params = [u(rows)?, u(c)?, f(ln.eps), act as u32];
+    let (w, b) = (ln.w, ln.b);
     if gpu.is_cpu() {
         // One thread per row (64 rows per workgroup), folded into y past the limit.
         let groups = rows.div_ceil(64);

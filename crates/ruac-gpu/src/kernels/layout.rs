@@ -6,41 +6,69 @@ use crate::gpu::{groups_1d, Gpu, GBuf, Result};
 pub const NAME: &str = "layout";
 pub const SRC: &str = concat!(include_str!("common.wgsl"), include_str!("layout.wgsl"));
 
-#[allow(clippy::too_many_arguments)]
-fn params(n: usize, b: usize, h: usize, w: usize, c: usize, ws: usize, nh: usize, nw: usize, in_off: usize, in_ps: usize) -> Result<Vec<u32>> {
-    Ok(vec![u(n)?, u(b)?, u(h)?, u(w)?, u(c)?, u(ws)?, u(nh)?, u(nw)?, u(in_off)?, u(in_ps)?, 0, 0, 0, 0, 0, 0])
+/// A batch of `b` channels-last `h x w x c` maps.
+#[derive(Debug, Clone, Copy)]
+pub struct Maps {
+    pub b: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
 }
 
-/// 2x2 max pooling of `b, h, w, c` values read at `in_off` with pixel stride `in_ps`.
-#[allow(clippy::too_many_arguments)]
-pub fn pool2x2(gpu: &Gpu, x: &wgpu::Buffer, in_off: usize, in_ps: usize, b: usize, h: usize, w: usize, c: usize) -> Result<GBuf> {
-    let n = b * (h / 2) * (w / 2) * c;
+impl Maps {
+    /// One `h x w x c` map.
+    pub fn one(h: usize, w: usize, c: usize) -> Self {
+        Self { b: 1, h, w, c }
+    }
+}
+
+/// The uniform block of the layout entry points: `n` threads over `m`, windows of `ws`
+/// (`nh x nw` of them), input read at `in_off` with pixel stride `in_ps`.
+#[derive(Default)]
+struct Params {
+    n: usize,
+    ws: usize,
+    nh: usize,
+    nw: usize,
+    in_off: usize,
+    in_ps: usize,
+}
+
+impl Params {
+    fn words(&self, m: Maps) -> Result<Vec<u32>> {
+        let Maps { b, h, w, c } = m;
+        Ok(vec![u(self.n)?, u(b)?, u(h)?, u(w)?, u(c)?, u(self.ws)?, u(self.nh)?, u(self.nw)?, u(self.in_off)?, u(self.in_ps)?, 0, 0, 0, 0, 0, 0])
+    }
+}
+
+/// 2x2 max pooling of `m` read at `in_off` with pixel stride `in_ps`.
+pub fn pool2x2(gpu: &Gpu, x: &wgpu::Buffer, in_off: usize, in_ps: usize, m: Maps) -> Result<GBuf> {
+    let n = m.b * (m.h / 2) * (m.w / 2) * m.c;
     let y = gpu.alloc(n)?;
-    gpu.dispatch((NAME, "pool2x2"), &params(n, b, h, w, c, 0, 0, 0, in_off, in_ps)?, &[x, &y], groups_1d(n))?;
+    gpu.dispatch((NAME, "pool2x2"), &Params { n, in_off, in_ps, ..Default::default() }.words(m)?, &[x, &y], groups_1d(n))?;
     Ok(y)
 }
 
 /// Window partition with zero padding; returns the windows and `(nh, nw)`.
-pub fn win_part(gpu: &Gpu, x: &wgpu::Buffer, b: usize, h: usize, w: usize, c: usize, ws: usize) -> Result<(GBuf, usize, usize)> {
-    let (nh, nw) = (h.div_ceil(ws), w.div_ceil(ws));
-    let n = b * nh * nw * ws * ws * c;
+pub fn win_part(gpu: &Gpu, x: &wgpu::Buffer, m: Maps, ws: usize) -> Result<(GBuf, usize, usize)> {
+    let (nh, nw) = (m.h.div_ceil(ws), m.w.div_ceil(ws));
+    let n = m.b * nh * nw * ws * ws * m.c;
     let y = gpu.alloc(n)?;
-    gpu.dispatch((NAME, "win_part"), &params(n, b, h, w, c, ws, nh, nw, 0, 0)?, &[x, &y], groups_1d(n))?;
+    gpu.dispatch((NAME, "win_part"), &Params { n, ws, nh, nw, ..Default::default() }.words(m)?, &[x, &y], groups_1d(n))?;
     Ok((y, nh, nw))
 }
 
-/// `y (b, h, w, c) += window_unpartition(windows)` (windows of size `ws` on the padded grid).
-#[allow(clippy::too_many_arguments)]
-pub fn win_unpart_add(gpu: &Gpu, windows: &wgpu::Buffer, y: &wgpu::Buffer, b: usize, h: usize, w: usize, c: usize, ws: usize) -> Result<()> {
-    let (nh, nw) = (h.div_ceil(ws), w.div_ceil(ws));
-    let n = b * h * w * c;
-    gpu.dispatch((NAME, "win_unpart_add"), &params(n, b, h, w, c, ws, nh, nw, 0, 0)?, &[windows, y], groups_1d(n))
+/// `y (m) += window_unpartition(windows)` (windows of size `ws` on the padded grid).
+pub fn win_unpart_add(gpu: &Gpu, windows: &wgpu::Buffer, y: &wgpu::Buffer, m: Maps, ws: usize) -> Result<()> {
+    let (nh, nw) = (m.h.div_ceil(ws), m.w.div_ceil(ws));
+    let n = m.b * m.h * m.w * m.c;
+    gpu.dispatch((NAME, "win_unpart_add"), &Params { n, ws, nh, nw, ..Default::default() }.words(m)?, &[windows, y], groups_1d(n))
 }
 
 /// `y (h, w, c) += nearest_upsample_2x(x (h/2, w/2, c))`.
 pub fn up_nearest_add(gpu: &Gpu, x: &wgpu::Buffer, y: &wgpu::Buffer, h: usize, w: usize, c: usize) -> Result<()> {
     let n = h * w * c;
-    gpu.dispatch((NAME, "up_nearest_add"), &params(n, 1, h, w, c, 0, 0, 0, 0, 0)?, &[x, y], groups_1d(n))
+    gpu.dispatch((NAME, "up_nearest_add"), &Params { n, ..Default::default() }.words(Maps::one(h, w, c))?, &[x, y], groups_1d(n))
 }
 
 /// Source taps `(i0, i1, weight)` of PyTorch's bilinear interpolation (align_corners =
@@ -58,19 +86,31 @@ pub fn bilinear_taps(in_size: usize, out_size: usize) -> Vec<f32> {
     t
 }
 
-/// Bilinear resize of the `ih x iw` plane at `in_off` of `x` to output rows
-/// `row0..row0 + rows` of an `oh x ow` image; `tab` holds `bilinear_taps(ih, oh)` followed
-/// by `bilinear_taps(iw, ow)`.
-#[allow(clippy::too_many_arguments)]
-pub fn bilinear(gpu: &Gpu, x: &wgpu::Buffer, in_off: usize, ih: usize, iw: usize, tab: &wgpu::Buffer, oh: usize, ow: usize, row0: usize, rows: usize) -> Result<GBuf> {
-    let y = gpu.alloc(rows * ow)?;
-    bilinear_into(gpu, x, in_off, ih, iw, tab, oh, ow, row0, rows, &y, 0)?;
+/// A bilinear resize of `ih` rows of a plane read at `in_off` of `x` with row stride `iw`
+/// (the columns the taps reach) to an `oh x ow` image; `taps` holds `bilinear_taps(ih, oh)`
+/// followed by `bilinear_taps(iw, ow)`.
+#[derive(Clone, Copy)]
+pub struct Bilinear<'a> {
+    pub x: &'a wgpu::Buffer,
+    pub in_off: usize,
+    pub ih: usize,
+    pub iw: usize,
+    pub taps: &'a wgpu::Buffer,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+/// Output rows `rows` of the resize into a new buffer.
+pub fn bilinear(gpu: &Gpu, r: &Bilinear, rows: std::ops::Range<usize>) -> Result<GBuf> {
+    let y = gpu.alloc(rows.len() * r.ow)?;
+    bilinear_into(gpu, r, rows, &y, 0)?;
     Ok(y)
 }
 
 /// [`bilinear`] written into `y` from value `y_off`.
-#[allow(clippy::too_many_arguments)]
-pub fn bilinear_into(gpu: &Gpu, x: &wgpu::Buffer, in_off: usize, ih: usize, iw: usize, tab: &wgpu::Buffer, oh: usize, ow: usize, row0: usize, rows: usize, y: &wgpu::Buffer, y_off: usize) -> Result<()> {
+pub fn bilinear_into(gpu: &Gpu, r: &Bilinear, rows: std::ops::Range<usize>, y: &wgpu::Buffer, y_off: usize) -> Result<()> {
+    let Bilinear { x, in_off, ih, iw, taps: tab, oh, ow } = *r;
+    let (row0, rows) = (rows.start, rows.len());
     let n = rows * ow;
     let p = vec![u(n)?, 1, 0, u(ow)?, 1, 0, 0, 0, u(in_off)?, 0, u(row0)?, u(oh * 3)?, u(ih)?, u(iw)?, u(y_off)?, 0];
     gpu.dispatch((NAME, "bilinear"), &p, &[x, y, tab], groups_1d(n))

@@ -99,7 +99,7 @@ pub fn matmul(gpu: &Gpu, mm: &Matmul) -> Result<()> {
     ];
     let bufs = [mm.a.buf, mm.b.buf, bias_buf, mm.c.buf];
     if mm.a.f16 || mm.c.f16 {
-        return Err(crate::GpuError::Internal("only the B operand of a matmul may be f16".into()));
+        return Err(crate::error::GpuError::Internal("only the B operand of a matmul may be f16".into()));
     }
     let name = if mm.b.f16 { NAME_F16 } else { NAME };
     if gpu.is_cpu() {

@@ -1,5 +1,7 @@
 //! WGSL kernels, each file beside the Rust that dispatches it. Every file is prefixed with
 //! `common.wgsl` (erf/GELU, activations, flat indexing, binary entropy).
+use crate::gpu::{Gpu, Result};
+
 pub mod attention;
 pub mod bayes;
 pub mod colormap;
@@ -11,7 +13,7 @@ pub mod matmul;
 pub mod preprocess;
 pub mod prompt;
 
-/// Every kernel file with its entry points, compiled by `Gpu::new`.
+/// Every kernel file with its entry points, compiled by [`Gpu::new`].
 pub const ALL: &[(&str, &str, &[&str])] = &[
     (matmul::NAME, matmul::SRC, &["matmul", "matmul_direct"]),
     (attention::NAME, attention::SRC, &["attention", "attention_direct", "rel_pos"]),
@@ -25,11 +27,28 @@ pub const ALL: &[(&str, &str, &[&str])] = &[
     (colormap::NAME, colormap::SRC, &["colormap"]),
 ];
 
+impl Gpu {
+    /// Requests an adapter (high performance first) and a device with the limits the
+    /// kernels need, then compiles every kernel of [`ALL`] (and the f16-weight matmul where
+    /// the adapter offers `shader-f16`).
+    pub async fn new() -> Result<Self> {
+        let mut gpu = Gpu::open().await?;
+        for (name, src, entries) in ALL {
+            gpu.compile(name, src, entries).await?;
+        }
+        if gpu.f16_available() {
+            let src = matmul::src_f16();
+            gpu.compile(matmul::NAME_F16, &src, &["matmul", "matmul_direct"]).await?;
+        }
+        Ok(gpu)
+    }
+}
+
 /// `f32` parameter as the `u32` bits the uniform structs read.
 pub(crate) fn f(x: f32) -> u32 {
     x.to_bits()
 }
 
-pub(crate) fn u(x: usize) -> crate::gpu::Result<u32> {
-    u32::try_from(x).map_err(|_| crate::GpuError::Internal(format!("index {x} does not fit in 32 bits")))
+pub(crate) fn u(x: usize) -> Result<u32> {
+    u32::try_from(x).map_err(|_| crate::error::GpuError::Internal(format!("index {x} does not fit in 32 bits")))
 }

@@ -2,39 +2,16 @@
 //! normalisation of an RGB8 image, uploaded in row chunks that fit the binding limit.
 use super::u;
 use crate::gpu::{groups_1d, Gpu, GBuf, Result};
-use ruac_core::image_io::RgbImage;
+use ruac_core::image_io::{aa_weights, RgbImage};
 
 pub const NAME: &str = "preprocess";
 pub const SRC: &str = concat!(include_str!("common.wgsl"), include_str!("preprocess.wgsl"));
 
 /// `(first tap, tap count)` per output and the normalised weights (stride `maxt`) of
-/// PyTorch's antialiased linear resampling (`_upsample_bilinear2d_aa`), the same arithmetic
-/// as `ruac_core::image_io::preprocess` (f32).
+/// PyTorch's antialiased linear resampling, packed for `preprocess.wgsl` from ruac-core's
+/// own table (`ruac_core::image_io::aa_weights`, what the CPU preprocessing uses).
 fn aa_taps(in_size: usize, out_size: usize) -> (Vec<u32>, Vec<f32>, usize) {
-    let scale = in_size as f32 / out_size as f32;
-    let support = if scale >= 1.0 { scale } else { 1.0 };
-    let invscale = if scale >= 1.0 { 1.0 / scale } else { 1.0 };
-    let mut rows = Vec::with_capacity(out_size);
-    for i in 0..out_size {
-        let center = scale * (i as f32 + 0.5);
-        let xmin = ((center - support + 0.5) as i64).max(0) as usize;
-        let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
-        let mut w: Vec<f32> = (xmin..xmax)
-            .map(|j| {
-                let x = ((j as f32 - center + 0.5) * invscale).abs();
-                if x < 1.0 {
-                    1.0 - x
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        let total: f32 = w.iter().sum();
-        if total != 0.0 {
-            w.iter_mut().for_each(|v| *v /= total);
-        }
-        rows.push((xmin, w));
-    }
+    let rows = aa_weights(in_size, out_size);
     let maxt = rows.iter().map(|r| r.1.len()).max().unwrap_or(1).max(1);
     let mut idx = Vec::with_capacity(out_size * 2);
     let mut wts = vec![0f32; out_size * maxt];

@@ -104,6 +104,16 @@ impl Sam1Config {
             Sam1EncoderConfig::TinyVit(t) => t.embedding_size(),
         }
     }
+
+    /// Side of the low-resolution logits (and of a mask prompt): 4x the embedding.
+    pub fn low_res_size(&self) -> usize {
+        4 * self.embedding_size()
+    }
+
+    /// Prompt placement for an `orig_hw` image: scaled to the resized image inside the input.
+    pub fn placement(&self, orig_hw: (usize, usize)) -> crate::prompt::Placement {
+        crate::prompt::Placement::Sam1 { input_hw: self.preprocessing().input_hw(orig_hw, self.image_size()) }
+    }
 }
 
 /// The image encoder of a [`Sam1Model`].

@@ -77,7 +77,7 @@ impl TinyVitConfig {
     /// The reference keeps the last patch merging at stride 1 for these output widths
     /// (`PatchMerging`: `out_dim in (320, 448, 576)`), so the embedding is at 1/16 of 1024
     /// px for MobileSAM.
-    fn merging_stride(out_dim: usize) -> usize {
+    pub fn merging_stride(out_dim: usize) -> usize {
         if matches!(out_dim, 320 | 448 | 576) {
             1
         } else {
@@ -268,8 +268,9 @@ impl Attention {
     }
 }
 
-/// `attention_bias_idxs`: offsets numbered in order of first appearance over all token pairs.
-fn bias_indices(window: usize) -> (Vec<u32>, usize) {
+/// `attention_bias_idxs`: offsets `(|dy|, |dx|)` numbered in order of first appearance over all
+/// token pairs of a window (ruac-gpu gathers its bias table with it too).
+pub fn bias_indices(window: usize) -> (Vec<u32>, usize) {
     let points: Vec<(usize, usize)> = (0..window).flat_map(|y| (0..window).map(move |x| (y, x))).collect();
     let mut offsets: HashMap<(usize, usize), u32> = HashMap::new();
     let mut idxs = Vec::with_capacity(points.len() * points.len());
