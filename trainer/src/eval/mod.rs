@@ -3,7 +3,9 @@
 //! per domain so an interrupted run resumes, and reported as Markdown, CSV, JSON and SVG.
 pub mod manifest;
 pub mod report;
+pub mod results;
 pub mod run;
 pub mod svg;
 
-pub use run::{run_compare, run_eval, CompareArgs, EvalArgs};
+pub use report::CompareArgs;
+pub use run::{run_compare, run_eval, EvalArgs};

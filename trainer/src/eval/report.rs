@@ -1,13 +1,35 @@
 //! Reports: Markdown tables like the paper's (domains x metrics, with the average row), CSV
 //! and JSON of every number, and SVG plots.
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use clap::Args;
 use ruac_core::metrics::stats::{compare_paired, BootstrapConfig};
 
-use super::run::{CompareArgs, EvalResults};
+use super::results::EvalResults;
 use super::svg::{grouped_bars, histogram2d, line_chart, Series};
+
+/// `trainer compare`: two `results.json` files and the report's options.
+#[derive(Args, Debug, Clone)]
+pub struct CompareArgs {
+    /// results.json of model A (from `trainer eval`).
+    #[arg(long)]
+    pub a: PathBuf,
+    /// results.json of model B.
+    #[arg(long)]
+    pub b: PathBuf,
+    #[arg(long, default_value = "A")]
+    pub name_a: String,
+    #[arg(long, default_value = "B")]
+    pub name_b: String,
+    #[arg(long, default_value_t = 10000)]
+    pub resamples: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long)]
+    pub out: PathBuf,
+}
 
 /// The columns of the summary tables: (flattened metric key, header, higher is better).
 pub const KEY_METRICS: &[(&str, &str, bool)] = &[

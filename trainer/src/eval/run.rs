@@ -11,10 +11,10 @@ use ruac_core::eval::clicks::{gt_box, run_click_protocol, CLICK_COUNTS};
 use ruac_core::metrics::object::{evaluate_object, near_gt_region, MetricConfig, ObjectInput, ObjectMetrics};
 use ruac_core::metrics::pooled::{ObjectMaps, PooledComparison};
 use ruac_core::predictor::{Predictor, Prompt, UncertaintyMode};
-use serde::{Deserialize, Serialize};
 
 use super::manifest::{Domain, Manifest};
-use super::report;
+use super::report::{self, CompareArgs};
+use super::results::{DomainResult, EvalResults, ProtocolResult};
 
 #[derive(Args, Debug, Clone)]
 pub struct EvalArgs {
@@ -62,26 +62,6 @@ pub struct EvalArgs {
     pub out: PathBuf,
 }
 
-#[derive(Args, Debug, Clone)]
-pub struct CompareArgs {
-    /// results.json of model A (from `trainer eval`).
-    #[arg(long)]
-    pub a: PathBuf,
-    /// results.json of model B.
-    #[arg(long)]
-    pub b: PathBuf,
-    #[arg(long, default_value = "A")]
-    pub name_a: String,
-    #[arg(long, default_value = "B")]
-    pub name_b: String,
-    #[arg(long, default_value_t = 10000)]
-    pub resamples: usize,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    #[arg(long)]
-    pub out: PathBuf,
-}
-
 /// A prompt protocol of the paper's evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Protocol {
@@ -123,41 +103,6 @@ pub struct ObjectPrediction {
 enum Source {
     Model(Box<Predictor>),
     Saved(PathBuf),
-}
-
-/// Per-domain, per-protocol aggregate (cached as JSON).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ProtocolResult {
-    pub n_images: usize,
-    pub n_objects: usize,
-    /// Flattened metric name → mean over images of the per-image mean over objects.
-    pub metrics: BTreeMap<String, f64>,
-    /// Reliability diagram (whole image), pooled: per bin (count, Σ confidence, Σ correct).
-    pub reliability: Vec<(u64, f64, f64)>,
-    /// Risk-coverage curve from a pixel subsample: (coverage, risk).
-    pub risk_coverage: Vec<(f64, f64)>,
-    /// PAvPU against the uncertainty threshold (whole image, patch counts pooled over objects).
-    #[serde(default)]
-    pub pavpu_curve: Vec<(f64, f64)>,
-    /// 20 x 20 histogram of (uncertainty / max, |p − gt|) over the pixel subsample.
-    pub unc_vs_error: Vec<Vec<u64>>,
-    pub unc_max: f64,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct DomainResult {
-    pub name: String,
-    pub protocols: BTreeMap<String, ProtocolResult>,
-    pub skipped: SkipReport,
-    /// Key of the settings the cache was computed with.
-    pub settings: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EvalResults {
-    pub model: String,
-    pub settings: String,
-    pub domains: Vec<DomainResult>,
 }
 
 /// Flattens the numeric leaves of the metrics (lists such as bins and curves excluded).
