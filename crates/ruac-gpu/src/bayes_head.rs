@@ -45,7 +45,7 @@ impl BayesianPixelHead {
 pub enum PixelHead {
     /// `output_hypernetworks_mlps`: one 3-layer MLP per mask token.
     Hypernetwork(Vec<[Lin; 3]>),
-    Bayesian(BayesianPixelHead),
+    Bayesian(Box<BayesianPixelHead>),
 }
 
 /// What the head reads: the upscaled embedding (`lr*lr x c`) and the mask tokens (rows
@@ -63,7 +63,7 @@ impl PixelHead {
     /// hypernetworks.
     pub fn new(w: &Weights, bayes: bool, n_tokens: usize) -> Result<Self> {
         if bayes {
-            return Ok(PixelHead::Bayesian(BayesianPixelHead::new(&w.pp("pixel_bndl"))?));
+            return Ok(PixelHead::Bayesian(Box::new(BayesianPixelHead::new(&w.pp("pixel_bndl"))?)));
         }
         let mlps = (0..n_tokens)
             .map(|i| {
