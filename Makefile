@@ -1,7 +1,7 @@
 # The two commands of the README. `make test` is what CI runs (through .ci/run).
-.PHONY: test test-native test-wasm test-browser test-wasm-api demo pkg web-tools weights
+.PHONY: test test-native test-wasm test-server test-browser test-wasm-api demo pkg web-tools weights
 
-test: test-native test-wasm test-browser test-wasm-api
+test: test-native test-wasm test-server test-browser test-wasm-api
 
 test-native: weights
 	cargo test --workspace
@@ -63,6 +63,10 @@ REFERENCE := $(TARGET_DIR)/tmp/ruac-web-reference.json
 REFERENCE_SAM1 := $(TARGET_DIR)/tmp/ruac-web-sam1-reference.json
 $(REFERENCE) $(REFERENCE_SAM1) &: web/models/ruac-micro.safetensors web/tests/fixtures/case.json crates/ruac-core/tests/fixtures/sam1_tiny_vit.safetensors $(wildcard crates/ruac-web/src/*.rs crates/ruac-web/tests/*.rs)
 	cargo test -p ruac-web --test native_reference
+
+# The static server under hostile requests over raw sockets (traversal, methods, headers).
+test-server:
+	node --test web/tests/serve.test.mjs
 
 test-browser: pkg node_modules $(REFERENCE) $(REFERENCE_SAM1)
 	CARGO_TARGET_DIR=$(TARGET_DIR) node --test --test-concurrency=1 web/tests/browser.test.mjs
