@@ -3,9 +3,8 @@
 //! ImageNet `Normalize`.
 use crate::{Error, Result};
 
-/// Largest image accepted, in pixels (about 8k x 8k). Larger inputs are refused with a
-/// message rather than exhausting memory; downscale them first.
-pub const MAX_IMAGE_PIXELS: usize = 8192 * 8192;
+/// Largest image accepted, in pixels (`limits`, where every limit is stated).
+pub use crate::limits::MAX_IMAGE_PIXELS;
 
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
@@ -59,17 +58,7 @@ impl RgbImage {
 }
 
 fn check_size(width: usize, height: usize) -> Result<()> {
-    if width == 0 || height == 0 {
-        return Err(Error::ImageSize { width, height, reason: "the image is empty".into() });
-    }
-    if width.saturating_mul(height) > MAX_IMAGE_PIXELS {
-        return Err(Error::ImageSize {
-            width,
-            height,
-            reason: format!("more than {MAX_IMAGE_PIXELS} pixels (8192x8192); downscale it first"),
-        });
-    }
-    Ok(())
+    crate::limits::check_pixels(width, height, "image")
 }
 
 /// Index ranges and normalised weights of PyTorch's antialiased linear resampling

@@ -258,6 +258,9 @@ impl Predictor {
         if p.points.is_empty() && p.bbox.is_none() && p.mask_input.is_none() {
             return Err(Error::Prompt("no prompt: give at least one point, a box or a mask".into()));
         }
+        if p.points.len() > crate::limits::MAX_POINTS {
+            return Err(Error::Prompt(format!("{} points, over the limit of {}", p.points.len(), crate::limits::MAX_POINTS)));
+        }
         for &(x, y, _) in &p.points {
             if !x.is_finite() || !y.is_finite() {
                 return Err(Error::Prompt(format!("point ({x}, {y}) is not a finite coordinate")));

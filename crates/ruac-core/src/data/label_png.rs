@@ -5,7 +5,7 @@
 //! *indices*, which `np.array(PIL.Image.open(p))` returns. This module decodes with the
 //! `png` crate and no transformation, so indices (and grayscale values) come out as stored,
 //! at any bit depth (1, 2, 4, 8 packed; 16 big-endian).
-use crate::image_io::MAX_IMAGE_PIXELS;
+use crate::limits::MAX_IMAGE_PIXELS;
 use crate::{Error, Result};
 
 /// The colour model of a decoded PNG.

@@ -8,7 +8,7 @@
 //!   (which is 0 when the first pixel is foreground);
 //! * masks given to or returned from this module are **row-major** `Vec<bool>` / `&[bool]`,
 //!   pixel `(x, y)` at `y * width + x`, like every mask in `ruac-core`.
-use crate::image_io::MAX_IMAGE_PIXELS;
+use crate::limits::MAX_IMAGE_PIXELS;
 use crate::{Error, Result};
 
 /// Largest absolute polygon coordinate accepted (pixels). pycocotools casts `5 * x + 0.5` to a
