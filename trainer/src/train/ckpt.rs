@@ -21,6 +21,11 @@ pub struct Meta {
     pub samples_seen: u64,
     /// The run's configuration, as TOML, to refuse resuming with a different one.
     pub config: String,
+    /// CRC-32 of this metadata (without this field) and every tensor; absent in checkpoints
+    /// written before checksums existed. One metadata key keeps the file's bytes
+    /// reproducible (safetensors writes its metadata map in hash order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc32: Option<String>,
 }
 
 pub struct Loaded {
@@ -29,9 +34,6 @@ pub struct Loaded {
     pub m: BTreeMap<String, Tensor>,
     pub v: BTreeMap<String, Tensor>,
 }
-
-/// The metadata key of the checksum.
-pub const CHECKSUM_KEY: &str = "ruac_crc32";
 
 /// CRC-32 of the training metadata and of every tensor in name order: name, dtype, shape and
 /// the bytes exactly as safetensors stores them.
@@ -105,14 +107,14 @@ pub fn save(
         t.insert(format!("adam_m.{k}"), m.clone());
         t.insert(format!("adam_v.{k}"), v.clone());
     }
-    let meta_json = serde_json::to_string(meta)?;
+    let unsummed = Meta { crc32: None, ..meta.clone() };
     let sum = {
         use safetensors::View;
-        checksum(&meta_json, t.iter().map(|(k, v)| (k.as_str(), format!("{:?}", View::dtype(v)), v.dims().to_vec(), View::data(v))))
+        let json = serde_json::to_string(&unsummed)?;
+        checksum(&json, t.iter().map(|(k, v)| (k.as_str(), format!("{:?}", View::dtype(v)), v.dims().to_vec(), View::data(v))))
     };
     let mut md = HashMap::new();
-    md.insert("ruac_train_meta".to_string(), meta_json);
-    md.insert(CHECKSUM_KEY.to_string(), sum);
+    md.insert("ruac_train_meta".to_string(), serde_json::to_string(&Meta { crc32: Some(sum), ..unsummed })?);
     write_safetensors_atomic(path, &t, md)
 }
 
@@ -138,13 +140,14 @@ pub fn load(path: &Path) -> Result<Loaded> {
     let meta: Meta = serde_json::from_str(meta_json)
         .with_context(|| format!("checkpoint {}: unreadable ruac_train_meta", path.display()))?;
     // Checkpoints written before checksums existed have none; they load as before.
-    if let Some(want) = header.metadata().as_ref().and_then(|m| m.get(CHECKSUM_KEY)) {
+    if let Some(want) = &meta.crc32 {
         let st = safetensors::SafeTensors::deserialize(&bytes)
             .map_err(|e| anyhow!("checkpoint {} is not a valid safetensors file: {e}", path.display()))?;
         let mut views = st.tensors();
         views.sort_by(|a, b| a.0.cmp(&b.0));
+        let json = serde_json::to_string(&Meta { crc32: None, ..meta.clone() })?;
         let got = checksum(
-            meta_json,
+            &json,
             views.iter().map(|(k, v)| (k.as_str(), format!("{:?}", v.dtype()), v.shape().to_vec(), std::borrow::Cow::Borrowed(v.data()))),
         );
         if &got != want {

@@ -334,6 +334,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             seed: cfg.train.seed,
             samples_seen: (step * cfg.train.grad_accum) as u64,
             config: cfg_text.clone(),
+            crc32: None,
         };
         let moments: Vec<(String, Tensor, Tensor)> = opt
             .slots
