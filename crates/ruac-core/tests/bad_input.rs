@@ -87,6 +87,7 @@ fn prompt_errors_name_the_problem() {
     p.set_image(&img).unwrap();
     let cases: Vec<(Prompt, &str)> = vec![
         (Prompt::default(), "no prompt"),
+        (Prompt { points: vec![(1.0, 1.0, PointLabel::Positive); 1025], ..Default::default() }, "1025 points, over the limit of 1024"),
         (Prompt { points: vec![(41.0, 3.0, PointLabel::Positive)], ..Default::default() }, "outside the 40x30 image"),
         (Prompt { points: vec![(-1.0, 3.0, PointLabel::Negative)], ..Default::default() }, "outside"),
         (Prompt { points: vec![(f32::NAN, 3.0, PointLabel::Positive)], ..Default::default() }, "not a finite"),
@@ -176,4 +177,51 @@ fn named_configurations() {
     // A named configuration that does not fit the tensors fails naming them.
     let err = ck.build_model(Some(ck.config_for(Some("tiny"), Some(256)).unwrap()), &Device::Cpu).unwrap_err().to_string();
     assert!(err.contains("tiny") && err.contains("wrong shape"), "{err}");
+}
+
+/// A `.pt` whose pickled shape claims more bytes than the archive entry of its storage holds
+/// is refused, naming the tensor, before its buffer is allocated (from a file and from bytes).
+#[test]
+fn pt_tensor_claiming_more_than_its_storage_is_refused() {
+    use std::io::{Read, Write};
+    let src = std::fs::read(fixture("sam1_tiny_tinyvit.pt")).unwrap();
+    let mut zin = zip::ZipArchive::new(std::io::Cursor::new(&src)).unwrap();
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let mut cut = None;
+    for i in 0..zin.len() {
+        let mut f = zin.by_index(i).unwrap();
+        let name = f.name().unwrap().into_owned();
+        let mut data = Vec::new();
+        f.read_to_end(&mut data).unwrap();
+        // Every storage keeps only its first 2 bytes.
+        if name.contains("/data/") && data.len() > 2 && cut.is_none() {
+            data.truncate(2);
+            cut = Some(name.clone());
+        }
+        out.start_file(name, opts).unwrap();
+        out.write_all(&data).unwrap();
+    }
+    assert!(cut.is_some());
+    let bytes = out.finish().unwrap().into_inner();
+    let err = Checkpoint::from_pth_bytes(&bytes, "cut.pt").unwrap_err().to_string();
+    assert!(err.contains("cut.pt") && err.contains("claims") && err.contains("its storage holds 2"), "{err}");
+    let p = tmpdir("ptclaim").join("cut.pt");
+    std::fs::write(&p, &bytes).unwrap();
+    let err = Checkpoint::load(&p).unwrap_err().to_string();
+    assert!(err.contains("its storage holds 2"), "{err}");
+}
+
+/// A safetensors file whose 8-byte header length claims 8 exabytes, or more than the file
+/// holds, is refused from those 8 bytes.
+#[test]
+fn safetensors_header_claims_are_refused() {
+    let mut b = u64::MAX.to_le_bytes().to_vec();
+    b.extend_from_slice(b"{}");
+    let err = Checkpoint::from_safetensors_bytes(&b, "x.safetensors").unwrap_err().to_string();
+    assert!(err.contains("over the") && err.contains("limit"), "{err}");
+    let mut b = 1000u64.to_le_bytes().to_vec();
+    b.extend_from_slice(b"{}");
+    let err = Checkpoint::from_safetensors_bytes(&b, "x.safetensors").unwrap_err().to_string();
+    assert!(err.contains("header claims 1000 bytes"), "{err}");
 }

@@ -689,3 +689,23 @@ pub(crate) fn select_objects(
     kept.sort_by_key(|(i, _)| *i);
     kept.into_iter().map(|(_, o)| o).collect()
 }
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn objects_beyond_the_limit_are_counted_not_decoded() {
+        let mut report = SkipReport::new();
+        let mut decoded = 0;
+        let n = crate::limits::MAX_OBJECTS + 10;
+        let objs = select_objects(n, &mut Selection::All, &mut report, "s", |i| {
+            decoded += 1;
+            Ok(ObjectMask::new(i as u64, vec![true]))
+        });
+        assert_eq!(objs.len(), crate::limits::MAX_OBJECTS);
+        assert_eq!(decoded, crate::limits::MAX_OBJECTS);
+        assert_eq!(report.count(SkipReason::TooManyObjects), 1);
+        assert!(report.messages[0].contains("4106 objects, only 4096"), "{:?}", report.messages);
+    }
+}
