@@ -36,6 +36,7 @@ impl RgbImage {
         }
         let (w, h) = reader.into_dimensions().map_err(|e| Error::Image(e.to_string()))?;
         check_size(w as usize, h as usize)?;
+        crate::limits::check_claimed_pixels(w as usize, h as usize, bytes.len(), "image")?;
         let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
             .with_guessed_format()
             .map_err(|e| Error::Image(e.to_string()))?;

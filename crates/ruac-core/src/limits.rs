@@ -10,6 +10,7 @@
 //! | [`MAX_TENSORS`] | 65 536 | tensors in one checkpoint |
 //! | [`MAX_TENSOR_ELEMENTS`] / [`MAX_TENSOR_BYTES`] | 2³¹ − 1 / 2 GiB | every tensor of a checkpoint, `.npy` arrays |
 //! | [`MAX_PICKLE_OBJECTS`] / [`MAX_PICKLE_DEPTH`] | 2²⁰ / 256 | the `.pt` pickle (memo copies and nesting) |
+//! | [`MAX_PIXELS_PER_BYTE`] | 32 768 | images and mask PNGs: pixels claimed per byte of file |
 //! | [`MAX_POINTS`] | 1024 | point prompts of one prediction |
 //! | [`MAX_OBJECTS`] | 4096 | objects decoded for one sample (COCO, SA-1B, mask folders, label PNGs) |
 //! | [`MAX_TEXT_BYTES`] | 64 MiB | the eval manifest, the training config, `.npy` side files |
@@ -35,6 +36,11 @@ pub const MAX_TENSOR_BYTES: usize = 1 << 31;
 pub const MAX_PICKLE_OBJECTS: u64 = 1 << 20;
 /// Deepest nesting of pickled containers (dropping deeper trees would overflow the stack).
 pub const MAX_PICKLE_DEPTH: u32 = 256;
+/// Most pixels an image file may claim per byte it holds. No format compresses real pixels
+/// further (a solid 8192² PNG is ~350 pixels per byte, GIF's LZW at most ~2700, WebP's
+/// backward references a few thousand); a tiny file claiming a huge image is a truncated or
+/// crafted one, which decoders would otherwise fill with grey at full size.
+pub const MAX_PIXELS_PER_BYTE: usize = 1 << 15;
 /// Most point prompts in one prediction.
 pub const MAX_POINTS: usize = 1024;
 /// Most objects decoded for one sample.
@@ -52,6 +58,19 @@ pub fn check_pixels(width: usize, height: usize, what: &str) -> Result<()> {
             width,
             height,
             reason: format!("the {what} has more than {MAX_IMAGE_PIXELS} pixels (8192x8192); downscale it first"),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses an image file of `bytes` bytes that claims `width x height` pixels, more than
+/// [`MAX_PIXELS_PER_BYTE`] per byte.
+pub fn check_claimed_pixels(width: usize, height: usize, bytes: usize, what: &str) -> Result<()> {
+    if width.saturating_mul(height) / MAX_PIXELS_PER_BYTE > bytes {
+        return Err(Error::ImageSize {
+            width,
+            height,
+            reason: format!("the {what} file is only {bytes} bytes, too few for that many pixels (truncated?)"),
         });
     }
     Ok(())
@@ -94,6 +113,8 @@ mod tests {
         assert!(e.contains("8193x8192") && e.contains("downscale"), "{e}");
         assert!(check_pixels(0, 5, "mask").unwrap_err().to_string().contains("mask is empty"));
         assert!(check_pixels(usize::MAX, usize::MAX, "image").is_err());
+        assert!(check_claimed_pixels(8000, 8000, 824, "image").unwrap_err().to_string().contains("only 824 bytes"));
+        assert!(check_claimed_pixels(8000, 8000, 4000, "image").is_ok());
     }
 
     #[test]

@@ -225,3 +225,22 @@ fn safetensors_header_claims_are_refused() {
     let err = Checkpoint::from_safetensors_bytes(&b, "x.safetensors").unwrap_err().to_string();
     assert!(err.contains("header claims 1000 bytes"), "{err}");
 }
+
+/// Found by fuzzing (fuzz/README.md, `image`): an 824-byte JPEG claiming about 8000x8000
+/// pixels decoded for seconds into hundreds of MB of grey. A file claiming more pixels than
+/// its bytes could hold is refused from its header.
+#[test]
+fn tiny_file_claiming_a_huge_image_is_refused() {
+    let img = image::RgbImage::from_fn(16, 16, |x, y| image::Rgb([(x * 9) as u8, (y * 7) as u8, 90]));
+    let mut jpg = std::io::Cursor::new(vec![]);
+    img.write_to(&mut jpg, image::ImageFormat::Jpeg).unwrap();
+    let mut jpg = jpg.into_inner();
+    // The SOF0 segment: FF C0, length (2), precision (1), height (2), width (2).
+    let sof = jpg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    jpg[sof + 5..sof + 7].copy_from_slice(&8000u16.to_be_bytes());
+    jpg[sof + 7..sof + 9].copy_from_slice(&8000u16.to_be_bytes());
+    let t = std::time::Instant::now();
+    let err = RgbImage::decode(&jpg).unwrap_err().to_string();
+    assert!(err.contains("8000x8000") && err.contains("too few for that many pixels"), "{err}");
+    assert!(t.elapsed() < std::time::Duration::from_millis(200));
+}

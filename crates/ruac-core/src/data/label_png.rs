@@ -65,6 +65,7 @@ pub fn decode_raw_png(bytes: &[u8]) -> Result<RawPng> {
             reason: format!("a mask must have between 1 and {MAX_IMAGE_PIXELS} pixels"),
         });
     }
+    crate::limits::check_claimed_pixels(width, height, bytes.len(), "mask PNG")?;
     let mut reader = decoder.read_info().map_err(|e| Error::Image(format!("corrupt PNG: {e}")))?;
     let size = reader
         .output_buffer_size()
