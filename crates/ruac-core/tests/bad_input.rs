@@ -244,3 +244,38 @@ fn tiny_file_claiming_a_huge_image_is_refused() {
     assert!(err.contains("8000x8000") && err.contains("too few for that many pixels"), "{err}");
     assert!(t.elapsed() < std::time::Duration::from_millis(200));
 }
+
+/// Found by fuzzing (fuzz/README.md, `image`): a palette PNG whose PLTE chunk is 262 bytes
+/// (not a whole number of RGB entries) made the png crate panic while expanding it. Refused
+/// with a message, by the image decoder and the annotation reader alike.
+#[test]
+fn png_with_a_ragged_palette_is_refused_not_a_panic() {
+    // 2x2, 1-bit palette; PLTE of 262 bytes; one IDAT; IEND.
+    let chunk = |kind: &[u8], data: &[u8]| {
+        let mut c = (data.len() as u32).to_be_bytes().to_vec();
+        c.extend_from_slice(kind);
+        c.extend_from_slice(data);
+        let crc = crc32(&c[4..]);
+        c.extend_from_slice(&crc.to_be_bytes());
+        c
+    };
+    let build = |palette: &[u8]| {
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(chunk(b"IHDR", &[0, 0, 0, 2, 0, 0, 0, 2, 1, 3, 0, 0, 0]));
+    png.extend(chunk(b"PLTE", palette));
+    let mut z = vec![0x78, 0x01, 0x01, 0x04, 0x00, 0xfb, 0xff, 0, 0x80, 0, 0x40];
+    let adler = { let (mut a, mut b) = (1u32, 0u32); for &x in &[0u8, 0x80, 0, 0x40] { a = (a + x as u32) % 65521; b = (b + a) % 65521; } (b << 16) | a };
+    z.extend_from_slice(&adler.to_be_bytes());
+    png.extend(chunk(b"IDAT", &z));
+    png.extend(chunk(b"IEND", &[]));
+    png
+    };
+    let png = build(&[0x5b; 262]);
+    let err = RgbImage::decode(&png).unwrap_err().to_string();
+    assert!(err.contains("palette of 262 bytes"), "{err}");
+    let err = ruac_core::data::decode_label_png(&png).unwrap_err().to_string();
+    assert!(err.contains("palette of 262 bytes"), "{err}");
+    // The same file with a whole palette (two entries) decodes.
+    let ok = RgbImage::decode(&build(&[0, 0, 0, 255, 255, 255])).unwrap();
+    assert_eq!((ok.width, ok.height, &ok.data[..6]), (2, 2, &[255, 255, 255, 0, 0, 0][..]));
+}

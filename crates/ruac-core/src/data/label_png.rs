@@ -66,6 +66,7 @@ pub fn decode_raw_png(bytes: &[u8]) -> Result<RawPng> {
         });
     }
     crate::limits::check_claimed_pixels(width, height, bytes.len(), "mask PNG")?;
+    crate::image_io::check_png_palette(bytes)?;
     let mut reader = decoder.read_info().map_err(|e| Error::Image(format!("corrupt PNG: {e}")))?;
     let size = reader
         .output_buffer_size()
