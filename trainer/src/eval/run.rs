@@ -8,7 +8,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use ruac_core::data::{Dataset, Sample, Selection, SkipReport};
 use ruac_core::eval::clicks::{gt_box, run_click_protocol, CLICK_COUNTS};
-use ruac_core::metrics::object::{evaluate_object, MetricConfig, ObjectInput, ObjectMetrics};
+use ruac_core::metrics::object::{evaluate_object, near_gt_region, MetricConfig, ObjectInput, ObjectMetrics};
+use ruac_core::metrics::pooled::{ObjectMaps, PooledComparison};
 use ruac_core::predictor::{Predictor, Prompt, UncertaintyMode};
 use serde::{Deserialize, Serialize};
 
@@ -207,12 +208,16 @@ struct Pool {
     n_objects: usize,
     /// Per threshold: (threshold, n_ac, n_au, n_ic, n_iu), summed over objects.
     pavpu: Vec<(f64, [u64; 4])>,
+    /// Per-pixel uncertainty against one score per mask, across the domain's objects.
+    pooled: PooledComparison,
 }
 
 const PIXELS_PER_OBJECT: usize = 2000;
 
 impl Pool {
-    fn add_object(&mut self, m: &ObjectMetrics, pred: &ObjectPrediction, gt: &[bool]) {
+    fn add_object(&mut self, m: &ObjectMetrics, pred: &ObjectPrediction, gt: &[bool], near_gt: &[bool]) -> Result<()> {
+        let maps = ObjectMaps { prob: &pred.prob, uncertainty: &pred.uncertainty, gt, near_gt };
+        self.pooled.add(maps, pred.iou_score, m.segmentation.j)?;
         let bins = &m.whole.calibration.bins;
         if self.reliability.len() < bins.len() {
             self.reliability.resize(bins.len(), (0, 0.0, 0.0));
@@ -239,9 +244,10 @@ impl Pool {
             self.pixels.push((pred.uncertainty[i], (p - g).abs(), (p >= 0.5) != gt[i]));
         }
         self.n_objects += 1;
+        Ok(())
     }
 
-    fn finish(mut self, unc_max: f64) -> ProtocolResult {
+    fn finish(mut self, unc_max: f64) -> Result<ProtocolResult> {
         // Risk-coverage: keep the most certain pixels first.
         self.pixels.sort_by(|a, b| a.0.total_cmp(&b.0));
         let n = self.pixels.len();
@@ -264,6 +270,19 @@ impl Pool {
             hist[xi][yi] += 1;
         }
         let mut metrics = mean_maps(&self.per_image);
+        let pooled = self.pooled.finish()?;
+        for (k, v) in [
+            ("pooled.auroc_pixel", pooled.auroc_pixel),
+            ("pooled.auroc_mask_score", pooled.auroc_mask_score),
+            ("object.pearson_uncertainty_error", pooled.pearson_uncertainty_error),
+            ("object.spearman_uncertainty_error", pooled.spearman_uncertainty_error),
+            ("object.pearson_score_error", pooled.pearson_score_error),
+            ("object.spearman_score_error", pooled.spearman_score_error),
+        ] {
+            if let Some(v) = v {
+                metrics.insert(k.into(), v);
+            }
+        }
         // Per-image correlation between mean uncertainty and error rate, across the domain.
         let pairs: Vec<(f64, f64)> = self
             .per_image
@@ -285,7 +304,7 @@ impl Pool {
                 (n > 0).then(|| (*t, (ac + iu) as f64 / n as f64))
             })
             .collect();
-        ProtocolResult {
+        Ok(ProtocolResult {
             n_images: self.per_image.len(),
             n_objects: self.n_objects,
             metrics,
@@ -294,7 +313,7 @@ impl Pool {
             risk_coverage,
             unc_vs_error: hist,
             unc_max,
-        }
+        })
     }
 }
 
@@ -459,7 +478,8 @@ fn eval_domain(
                 };
                 let m = evaluate_object(&input, &cfg).with_context(|| format!("{} object {}", sample.name, obj.id))?;
                 if let Some(pool) = pools.get_mut(&p) {
-                    pool.add_object(&m, &pred, &obj.mask);
+                    let near = near_gt_region(&obj.mask, sample.width, sample.height, cfg.near_gt_radius)?;
+                    pool.add_object(&m, &pred, &obj.mask, &near)?;
                 }
                 per_obj.entry(p).or_default().push(flatten(&m));
             }
@@ -472,7 +492,10 @@ fn eval_domain(
     }
     Ok(DomainResult {
         name: domain.name.clone(),
-        protocols: pools.into_iter().map(|(p, pool)| (p.name(), pool.finish(unc_max))).collect(),
+        protocols: pools
+            .into_iter()
+            .map(|(p, pool)| Ok((p.name(), pool.finish(unc_max)?)))
+            .collect::<Result<_>>()?,
         skipped,
         settings: settings.to_string(),
     })
@@ -503,7 +526,7 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         _ => bail!("give exactly one of --weights or --predictions"),
     };
     let settings = format!(
-        "model={model_name};prompts={};mc={};seed={};max_images={:?};max_objects={:?};pavpu={},{},{:?}",
+        "v2;model={model_name};prompts={};mc={};seed={};max_images={:?};max_objects={:?};pavpu={},{},{:?}",
         protocols.iter().map(|p| p.name()).collect::<Vec<_>>().join(","),
         args.mc_samples,
         args.seed,

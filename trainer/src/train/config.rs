@@ -100,6 +100,10 @@ pub struct TrainSection {
     pub weight_decay: f64,
     pub checkpoint_every: usize,
     pub keep_checkpoints: usize,
+    /// Folder of cached image embeddings (`embed_cache.rs`): with a frozen SAM 1 encoder and
+    /// no augmentation, the clean branch encodes each training image once. Runs on the same
+    /// data and base may share it. Absent: encode every step.
+    pub embed_cache: Option<PathBuf>,
 }
 
 impl Default for TrainSection {
@@ -112,6 +116,7 @@ impl Default for TrainSection {
             weight_decay: 0.1,
             checkpoint_every: 100,
             keep_checkpoints: 3,
+            embed_cache: None,
         }
     }
 }
@@ -167,6 +172,9 @@ pub struct WeightSchedule {
     pub adv: f64,
     /// λ, the UAA loss weight inside the adversarial branch (0.1).
     pub cal: f64,
+    /// Once on, the adversarial branch runs every `adv_every`-th step (1 in the release; more
+    /// where its encoder backward pass dominates a step, as on a CPU with cached embeddings).
+    pub adv_every: usize,
 }
 
 impl Default for WeightSchedule {
@@ -178,6 +186,7 @@ impl Default for WeightSchedule {
             kl: 0.05,
             adv: 0.2,
             cal: 0.1,
+            adv_every: 1,
         }
     }
 }
@@ -238,6 +247,17 @@ impl TrainConfig {
             "hypernetwork" if self.model.bayes_head && self.model.init.is_some() && self.model.head_init_samples > 0 => {}
             "hypernetwork" => bail!("model.head_init = \"hypernetwork\" needs model.bayes_head = true, model.init and head_init_samples > 0"),
             other => bail!("model.head_init = {other:?}: use fresh or hypernetwork"),
+        }
+        if self.weights.adv_every == 0 {
+            bail!("weights.adv_every must be at least 1");
+        }
+        if self.train.embed_cache.is_some() {
+            if !self.model.freeze_image_encoder {
+                bail!("train.embed_cache needs model.freeze_image_encoder = true (a trained encoder changes the embeddings)");
+            }
+            if self.data.source == "procedural" || self.data.augment.is_some() {
+                bail!("train.embed_cache needs a dataset source without [data.augment] (each index must always give the same image)");
+            }
         }
         if self.data.max_objects == 0 {
             bail!("data.max_objects must be at least 1");

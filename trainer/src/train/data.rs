@@ -16,6 +16,8 @@ pub enum Source {
 
 pub struct Stream {
     source: Source,
+    /// Seeds the per-epoch order of a dataset's samples.
+    shuffle_seed: u64,
     size: usize,
     max_objects: usize,
     augment: Option<AugmentConfig>,
@@ -68,6 +70,7 @@ impl Source {
         };
         Ok(Stream {
             source,
+            shuffle_seed: cfg.train.seed,
             size,
             max_objects: d.max_objects,
             augment: d.augment,
@@ -101,11 +104,27 @@ fn resize_mask(m: &[bool], w: usize, h: usize, s: usize) -> Vec<bool> {
 }
 
 impl Stream {
-    /// Sample `index`: a square image and its objects' masks (non-empty). Dataset samples
-    /// that fail to load are skipped with a message, moving on to the next index.
-    pub fn sample(&self, index: u64, rng: &mut Pcg32) -> Result<(RgbImage, Vec<Vec<bool>>)> {
+    /// The dataset sample at stream position `k`: every epoch (`len` positions) visits each
+    /// sample once, in an order drawn from `(shuffle_seed, epoch)` (Fisher-Yates), so files
+    /// sorted by name (one kind after another) are mixed.
+    fn dataset_position(&self, k: u64, len: usize) -> usize {
+        let (epoch, pos) = (k / len as u64, (k % len as u64) as usize);
+        let mut rng = Pcg32::new(self.shuffle_seed ^ 0x5eed_0f0e ^ epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut order: Vec<usize> = (0..len).collect();
+        for i in (1..len).rev() {
+            order.swap(i, (rng.next_u32() as usize) % (i + 1));
+        }
+        order[pos]
+    }
+
+    /// Sample `index`: a square image, its objects' masks (non-empty) and, for a dataset
+    /// without augmentation, the dataset image's position (the same image whenever it comes
+    /// back: the key of `embed_cache`). Dataset samples that fail to load are skipped with a
+    /// message, moving on to the next index.
+    pub fn sample(&self, index: u64, rng: &mut Pcg32) -> Result<(RgbImage, Vec<Vec<bool>>, Option<usize>)> {
         let s = self.size;
         for attempt in 0..64u64 {
+            let mut image_key = None;
             let (mut img, mut masks) = match &self.source {
                 Source::Procedural(p) => {
                     let scene = generate(p, rng.next_u32() as u64, index)?;
@@ -119,7 +138,7 @@ impl Stream {
                     (scene.image, objs)
                 }
                 Source::Dataset(ds) => {
-                    let i = ((index + attempt * 7919) % ds.len() as u64) as usize;
+                    let i = self.dataset_position(index + attempt * 7919, ds.len());
                     let mut sel = Selection::random(self.max_objects, rng.next_u32() as u64);
                     let mut report = SkipReport::new();
                     let Some(sample) = ds.load(i, &mut sel, &mut report) else {
@@ -141,6 +160,9 @@ impl Stream {
                         .iter()
                         .map(|o| resize_mask(&o.mask, sample.width, sample.height, s))
                         .collect();
+                    if self.augment.is_none() {
+                        image_key = Some(i);
+                    }
                     (resize_square(&img, s)?, masks)
                 }
             };
@@ -149,7 +171,7 @@ impl Stream {
             }
             masks.retain(|m| m.iter().any(|&v| v));
             if !masks.is_empty() {
-                return Ok((img, masks));
+                return Ok((img, masks, image_key));
             }
         }
         bail!("64 consecutive training samples from index {index} had no usable object")

@@ -116,7 +116,7 @@ pub fn fit(
     for i in 0..samples {
         let index = (1u64 << 40) + i as u64;
         let mut rng = Pcg32::new(seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let (img, masks) = stream.sample(index, &mut rng)?;
+        let (img, masks, _) = stream.sample(index, &mut rng)?;
         let x = Tensor::from_vec(prep.apply(&img, s), (1, 3, s, s), &Device::Cpu)?;
         let enc = plain.encode(&x)?;
         for m in &masks {

@@ -8,6 +8,7 @@ pub mod base;
 pub mod ckpt;
 pub mod config;
 pub mod data;
+pub mod embed_cache;
 pub mod head_init;
 pub mod optim;
 
@@ -27,7 +28,7 @@ use ruac_core::checkpoint::{
 };
 use ruac_core::method::attack::{Attackers, AttackersConfig};
 use ruac_core::method::params::ParamStore;
-use ruac_core::method::step::run_branch;
+use ruac_core::method::step::{run_branch, run_branch_encoded};
 use ruac_core::rng::Pcg32;
 
 use base::BaseConfig;
@@ -185,6 +186,9 @@ pub struct StepLog {
     pub lr_head: f64,
     pub lr_base: f64,
     pub seconds: f64,
+    /// Samples of the step whose clean encoding came from `train.embed_cache`.
+    #[serde(default)]
+    pub cache_hits: usize,
     /// Where the step's time went (seconds): sampling and preprocessing, the attackers'
     /// forward, both branches' forward with their losses, the backward pass (and gradient
     /// accumulation), the optimiser. `tools/bench_train.py` summarises them.
@@ -245,6 +249,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let store = ParamStore::new_on(tensors, |n| is_trained(n, &cfg, reused_set.contains(n)), &dev)?;
     let model = mcfg.build(&store)?;
     let attackers = Attackers::new(mcfg.geometry(), &acfg, &store)?;
+    let cache = embed_cache::EmbedCache::open(&cfg, &model)?;
     let mut opt = AdamW::new(
         store
             .trained()
@@ -355,7 +360,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         let frac = step as f64 / total as f64;
         let w = &cfg.weights;
         let kl_on = frac >= w.kl_from;
-        let adv_on = frac >= w.adv_from && attackers.any();
+        let adv_on = frac >= w.adv_from && attackers.any() && step % w.adv_every == 0;
         let clean_w = if adv_on { w.clean_seg_late } else { 1.0 };
         let mut grads: BTreeMap<String, Tensor> = BTreeMap::new();
         let mut rec = StepLog {
@@ -374,11 +379,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
             let mut t = Instant::now();
             let index = (step * accum + micro) as u64;
             let mut rng = Pcg32::new(cfg.train.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-            let (img, masks) = source.sample(index, &mut rng)?;
+            let (img, masks, key) = source.sample(index, &mut rng)?;
             let s = mcfg.image_size();
             let x = Tensor::from_vec(prep.apply(&img, s), (1, 3, s, s), &dev)?;
             tm.data += lap(&mut t);
-            let clean = run_branch(&model, &x, &masks, &cfg.loss, false, &mut rng)?;
+            let clean = match (&cache, key) {
+                (Some(c), Some(key)) => {
+                    let (enc, hit) = c.encode(&model, key, &x)?;
+                    rec.cache_hits += hit as usize;
+                    run_branch_encoded(&model, &enc, &masks, &cfg.loss, false, &mut rng)?
+                }
+                _ => run_branch(&model, &x, &masks, &cfg.loss, false, &mut rng)?,
+            };
             let mut loss = (&clean.seg * clean_w)?;
             rec.clean_seg += clean.seg.to_scalar::<f32>()? as f64 / accum as f64;
             rec.iou_clean += clean.iou_first as f64 / accum as f64;

@@ -41,6 +41,23 @@ pub struct AttackGeometry {
     pub grid: usize,
 }
 
+impl Encoded {
+    /// The image encoder's output alone, when that is the whole encoding (SAM 1). A trainer
+    /// with a frozen encoder may cache it per image; SAM 2.1's skip features pass through the
+    /// trained `conv_s0`/`conv_s1`, so its encoding is never a function of the image alone.
+    pub fn encoder_only(&self) -> Option<&Tensor> {
+        match self.high_res {
+            None => Some(&self.image_embed),
+            Some(_) => None,
+        }
+    }
+
+    /// A SAM 1 encoding from a cached image embedding `1, D, g, g`.
+    pub fn sam1(image_embed: Tensor) -> Self {
+        Self { image_embed, high_res: None }
+    }
+}
+
 impl AttackGeometry {
     pub fn sam2(cfg: &Sam2Config) -> Self {
         Self { dim: cfg.d_model, image_size: cfg.image_size, grid: cfg.embedding_size() }

@@ -5,6 +5,7 @@
 //! base is SAM 2.1 or a SAM 1 model ([`BaseModel`]; SAM 1 has no object-score term).
 use candle_core::{Device, Tensor};
 
+use super::base::Encoded;
 use super::losses::{pixel_error, seg_step_loss, uaa_loss, SegLossWeights};
 use super::prompts::{correction_click, sample_initial, InitialPrompt, PromptConfig};
 use super::warp::resize_bilinear;
@@ -123,10 +124,24 @@ pub fn run_branch(
     want_cal: bool,
     rng: &mut Pcg32,
 ) -> Result<BranchLosses> {
+    let feats = model.encode(image)?;
+    run_branch_encoded(model, &feats, masks, cfg, want_cal, rng)
+}
+
+/// [`run_branch`] from the image's encoding: with a frozen image encoder the clean branch's
+/// encoding depends on the image only, so a trainer may compute it once per image and reuse
+/// it (the result is the same as encoding again).
+pub fn run_branch_encoded(
+    model: &BaseModel,
+    feats: &Encoded,
+    masks: &[Vec<bool>],
+    cfg: &BranchConfig,
+    want_cal: bool,
+    rng: &mut Pcg32,
+) -> Result<BranchLosses> {
     let s = model.image_size();
     let lr = model.low_res_size();
-    let dev = image.device().clone();
-    let feats = model.encode(image)?;
+    let dev = feats.image_embed.device().clone();
     let mut seg_total: Option<Tensor> = None;
     let mut kl_total: Option<Tensor> = None;
     let mut cal_total: Option<Tensor> = None;
@@ -153,7 +168,7 @@ pub fn run_branch(
         }
         let steps = 1 + cfg.prompts.correction_clicks;
         for step in 0..steps {
-            let out = model.decode(&feats, &points, mask_input.as_ref())?;
+            let out = model.decode(feats, &points, mask_input.as_ref())?;
             // SAM 2's `_use_multimask`: several masks when at most one click is given.
             let multimask = points.len() <= 1 && step == 0 && mask_input.is_none();
             let (all_logits, head) = match model.pixel_head() {

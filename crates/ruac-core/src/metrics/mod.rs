@@ -4,6 +4,7 @@ pub mod calibration;
 pub mod correlation;
 pub mod object;
 pub mod pavpu;
+pub mod pooled;
 pub mod ranking;
 pub mod segmentation;
 pub mod stats;
