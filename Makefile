@@ -1,7 +1,7 @@
 # The two commands of the README. `make test` is what CI runs (through .ci/run).
-.PHONY: test test-native test-wasm test-browser test-wasm-api test-examples test-python py-tools wheel demo pkg web-tools weights
+.PHONY: test test-native test-wasm test-server test-browser test-wasm-api test-examples test-python py-tools wheel test-faults test-fuzz fuzz-tools demo pkg web-tools weights
 
-test: test-native test-examples test-python test-wasm test-browser test-wasm-api
+test: test-native test-examples test-python test-wasm test-server test-browser test-wasm-api
 
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 
@@ -98,6 +98,10 @@ REFERENCE_SAM1 := $(TARGET_DIR)/tmp/ruac-web-sam1-reference.json
 $(REFERENCE) $(REFERENCE_SAM1) &: web/models/ruac-micro.safetensors web/tests/fixtures/case.json crates/ruac-core/tests/fixtures/sam1_tiny_vit.safetensors $(wildcard crates/ruac-web/src/*.rs crates/ruac-web/tests/*.rs)
 	cargo test -p ruac-web --test native_reference
 
+# The static server under hostile requests over raw sockets (traversal, methods, headers).
+test-server:
+	node --test web/tests/serve.test.mjs
+
 test-browser: pkg node_modules $(REFERENCE) $(REFERENCE_SAM1)
 	CARGO_TARGET_DIR=$(TARGET_DIR) node --test --test-concurrency=1 web/tests/browser.test.mjs
 
@@ -109,3 +113,24 @@ test-wasm-api: web-tools
 	@test -x $(CHROMEDRIVER) || { echo "chromedriver not found at $(CHROMEDRIVER): apt-get install -y chromium-driver"; exit 1; }
 	CHROMEDRIVER=$(CHROMEDRIVER) CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 	  cargo test -p ruac-web --target wasm32-unknown-unknown --release --test wasm_api
+
+# ---- reliability (docs/RELIABILITY.md) ----
+# Training and evaluation under SIGKILL, a full disk (a tmpfs; skipped with a message where
+# mounting is not permitted) and corrupted checkpoints, on the micro model: a few minutes.
+test-faults:
+	cargo test -p trainer --test faults -- --ignored --test-threads=1
+
+# Every parser under libFuzzer (fuzz/README.md): a short fixed number of executions per
+# target from the committed seeds. FUZZ_RUNS=1000000 for the long runs the README records.
+FUZZ_TARGETS := pt_zip sam1_pth safetensors png_mask image coco_json sa1b_json rle npy manifest train_config
+FUZZ_RUNS ?= 2000
+fuzz-tools:
+	@command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+
+# cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them.
+test-fuzz: fuzz-tools
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  mkdir -p corpus/$$t && \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run -s none -a $$t corpus/$$t seeds/$$t -- \
+	    -runs=$(FUZZ_RUNS) -rss_limit_mb=2048 -timeout=1 -max_len=262144 -print_final_stats=1 || exit 1; \
+	done

@@ -109,8 +109,8 @@ pub fn run(a: SegmentArgs) -> Result<()> {
     }
     let vmax = out.mode.max_value();
     let unit = match out.mode {
-        UncertaintyMode::MonteCarlo { .. } => "nats",
-        UncertaintyMode::Analytic => "norm. entropy",
+        UncertaintyMode::MonteCarlo { .. } => viz::UNIT_NATS,
+        UncertaintyMode::Analytic => viz::UNIT_NORM_ENTROPY,
     };
     let colored = viz::colorize(&unc[best], vmax);
     let (legend, lw) = viz::with_legend(&colored, w, h, vmax, unit);

@@ -97,122 +97,31 @@ impl Checkpoint {
 
     fn load_pth(path: &Path) -> Result<Self> {
         let name = path.display().to_string();
-        let wrap = |e: candle_core::Error| {
-            fmt_err(&name, format!("not a readable PyTorch checkpoint ({e})"))
-        };
-        // Official SAM 2.1 checkpoints hold {"model": state_dict}; plain state dicts also load.
-        let infos = match candle_core::pickle::read_pth_tensor_info(path, false, Some("model")) {
-            Ok(infos) if !infos.is_empty() => (infos, Some("model")),
-            _ => (
-                candle_core::pickle::read_pth_tensor_info(path, false, None).map_err(wrap)?,
-                None,
-            ),
-        };
-        let (infos, key) = infos;
-        if infos.is_empty() {
-            return Err(fmt_err(&name, "no tensors found in the pickled state dict"));
-        }
-        let pth = candle_core::pickle::PthTensors::new(path, key).map_err(wrap)?;
-        let mut tensors = HashMap::with_capacity(infos.len());
-        for info in infos {
-            let t = pth
-                .get(&info.name)
-                .map_err(|e| {
-                    fmt_err(
-                        &name,
-                        format!(
-                            "tensor {} is unreadable, the file may be truncated ({e})",
-                            info.name
-                        ),
-                    )
-                })?
-                .ok_or_else(|| fmt_err(&name, format!("tensor {} listed but absent", info.name)))?;
-            tensors.insert(info.name.clone(), t);
-        }
-        Ok(Self {
-            tensors,
-            source: name,
-            metadata: HashMap::new(),
-        })
+        let f = std::fs::File::open(path).map_err(|e| Error::Io { path: name.clone(), source: e })?;
+        let tensors = crate::checkpoint_pth::read_pth(std::io::BufReader::new(f), &name)?;
+        Ok(Self { tensors, source: name, metadata: HashMap::new() })
     }
 
     /// Parses a PyTorch `.pt`/`.pth` zip archive from bytes (the web demo's path): the
-    /// state dict under `"model"` (official SAM 2.1) or a bare one (SAM 1 `.pth`). The same
-    /// reading as candle's `pickle::PthTensors` (which needs a path), tensor by tensor from
-    /// the archive; no code is executed.
+    /// state dict under `"model"` (official SAM 2.1) or a bare one (SAM 1 `.pth`), read as
+    /// files are (`checkpoint_pth`); no code is executed.
     pub fn from_pth_bytes(bytes: &[u8], name: &str) -> Result<Self> {
-        use candle_core::pickle::{Object, Stack};
-        use std::io::Read;
-        let bad = |what: String| fmt_err(name, format!("not a readable PyTorch checkpoint ({what})"));
-        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| bad(e.to_string()))?;
-        let pkl = zip
-            .file_names()
-            .filter_map(|f| f.ok().map(|f| f.into_owned()))
-            .find(|f| f.ends_with("data.pkl"))
-            .ok_or_else(|| bad("no data.pkl in the archive".into()))?;
-        let dir = std::path::PathBuf::from(pkl.trim_end_matches(".pkl"));
-        let mut stack = Stack::empty();
-        {
-            let reader = zip.by_name(&pkl).map_err(|e| bad(e.to_string()))?;
-            stack.read_loop(&mut std::io::BufReader::new(reader)).map_err(|e| bad(e.to_string()))?;
-        }
-        let obj = stack.finalize().map_err(|e| bad(e.to_string()))?;
-        let entries = match obj {
-            Object::Dict(kv) => kv,
-            _ => return Err(bad("the pickle is not a dict".into())),
-        };
-        // {"model": state_dict} or the state dict itself.
-        let model_key = Object::Unicode("model".into());
-        let entries = match entries.iter().position(|(k, _)| *k == model_key) {
-            Some(i) => match entries.into_iter().nth(i).map(|(_, v)| v) {
-                Some(Object::Dict(kv)) => kv,
-                _ => return Err(bad("\"model\" is not a state dict".into())),
-            },
-            None => entries,
-        };
-        let mut tensors = HashMap::new();
-        for (key, value) in entries {
-            let info = match value.into_tensor_info(key, &dir) {
-                Ok(Some(info)) => info,
-                _ => continue, // not a tensor (e.g. a version number)
-            };
-            let layout = &info.layout;
-            let fortran = layout.is_fortran_contiguous();
-            if !layout.is_contiguous() && !fortran {
-                return Err(bad(format!("tensor {} is stored non-contiguously", info.name)));
-            }
-            let mut reader = zip.by_name(&info.path).map_err(|e| bad(format!("tensor {}: {e}", info.name)))?;
-            if layout.start_offset() > 0 {
-                let skip = (layout.start_offset() * info.dtype.size_in_bytes()) as u64;
-                std::io::copy(&mut reader.by_ref().take(skip), &mut std::io::sink())
-                    .map_err(|e| bad(format!("tensor {}: {e}", info.name)))?;
-            }
-            let rank = layout.shape().rank();
-            let mut raw = vec![0u8; layout.shape().elem_count() * info.dtype.size_in_bytes()];
-            reader.read_exact(&mut raw).map_err(|e| bad(format!("tensor {} is truncated ({e})", info.name)))?;
-            let t = if rank > 1 && fortran {
-                let rev: Vec<usize> = layout.dims().iter().rev().cloned().collect();
-                let t = Tensor::from_raw_buffer(&raw, info.dtype, &rev, &Device::Cpu)?;
-                t.permute((0..rank).rev().collect::<Vec<_>>())?
-            } else {
-                Tensor::from_raw_buffer(&raw, info.dtype, layout.dims(), &Device::Cpu)?
-            };
-            tensors.insert(info.name.clone(), t);
-        }
-        if tensors.is_empty() {
-            return Err(fmt_err(name, "no tensors found in the pickled state dict"));
-        }
+        let tensors = crate::checkpoint_pth::read_pth(std::io::Cursor::new(bytes), name)?;
         Ok(Self { tensors, source: name.to_string(), metadata: HashMap::new() })
     }
 
     /// Parses safetensors bytes (the web demo's path: no file system there).
     pub fn from_safetensors_bytes(bytes: &[u8], name: &str) -> Result<Self> {
+        check_safetensors_header(bytes).map_err(|reason| fmt_err(name, reason))?;
         let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| {
             fmt_err(
                 name,
                 format!("not a valid safetensors or PyTorch zip file ({e})"),
             )
         })?;
+        if st.len() > crate::limits::MAX_TENSORS {
+            return Err(fmt_err(name, format!("{} tensors, over the limit of {}", st.len(), crate::limits::MAX_TENSORS)));
+        }
         let mut tensors = HashMap::new();
         for (tname, view) in st.tensors() {
             let dtype = match view.dtype() {
@@ -544,6 +453,28 @@ impl Checkpoint {
 }
 
 /// The `__metadata__` map of safetensors bytes (empty when absent or unreadable).
+/// The 8-byte header length of a safetensors file against the limit and the file's size,
+/// before the header is parsed (the safetensors crate's own cap is 100 MB).
+fn check_safetensors_header(bytes: &[u8]) -> std::result::Result<(), String> {
+    let Some(len) = bytes.get(..8) else {
+        return Err(format!("not a valid safetensors or PyTorch zip file (only {} bytes)", bytes.len()));
+    };
+    let n = u64::from_le_bytes(len.try_into().unwrap_or_default());
+    if n > crate::limits::MAX_HEADER_BYTES as u64 {
+        return Err(format!(
+            "not a valid safetensors or PyTorch zip file (header of {n} bytes, over the {}-byte limit)",
+            crate::limits::MAX_HEADER_BYTES
+        ));
+    }
+    if n > bytes.len() as u64 - 8 {
+        return Err(format!(
+            "not a valid safetensors or PyTorch zip file (header claims {n} bytes, the file holds {} after it; truncated?)",
+            bytes.len() - 8
+        ));
+    }
+    Ok(())
+}
+
 fn st_metadata(bytes: &[u8]) -> HashMap<String, String> {
     safetensors::SafeTensors::read_metadata(bytes)
         .ok()

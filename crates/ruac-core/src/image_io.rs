@@ -3,9 +3,8 @@
 //! ImageNet `Normalize`.
 use crate::{Error, Result};
 
-/// Largest image accepted, in pixels (about 8k x 8k). Larger inputs are refused with a
-/// message rather than exhausting memory; downscale them first.
-pub const MAX_IMAGE_PIXELS: usize = 8192 * 8192;
+/// Largest image accepted, in pixels (`limits`, where every limit is stated).
+pub use crate::limits::MAX_IMAGE_PIXELS;
 
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
@@ -37,6 +36,8 @@ impl RgbImage {
         }
         let (w, h) = reader.into_dimensions().map_err(|e| Error::Image(e.to_string()))?;
         check_size(w as usize, h as usize)?;
+        crate::limits::check_claimed_pixels(w as usize, h as usize, bytes.len(), "image")?;
+        check_png_palette(bytes)?;
         let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
             .with_guessed_format()
             .map_err(|e| Error::Image(e.to_string()))?;
@@ -58,18 +59,35 @@ impl RgbImage {
     }
 }
 
-fn check_size(width: usize, height: usize) -> Result<()> {
-    if width == 0 || height == 0 {
-        return Err(Error::ImageSize { width, height, reason: "the image is empty".into() });
+/// Refuses a PNG whose palette (`PLTE`) is not a whole number of 1 to 256 RGB entries: the
+/// `png` crate (0.18) panics expanding such a palette instead of returning an error (found
+/// by fuzzing). Walks the chunks before the image data; other content passes unchanged.
+pub(crate) fn check_png_palette(bytes: &[u8]) -> Result<()> {
+    if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return Ok(());
     }
-    if width.saturating_mul(height) > MAX_IMAGE_PIXELS {
-        return Err(Error::ImageSize {
-            width,
-            height,
-            reason: format!("more than {MAX_IMAGE_PIXELS} pixels (8192x8192); downscale it first"),
-        });
+    let mut pos = 8usize;
+    while let Some(head) = bytes.get(pos..pos + 8) {
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        match &head[4..8] {
+            b"PLTE" if len == 0 || len % 3 != 0 || len > 3 * 256 => {
+                return Err(Error::Image(format!(
+                    "corrupt PNG: palette of {len} bytes is not 1 to 256 RGB entries"
+                )));
+            }
+            b"IDAT" | b"IEND" => break,
+            _ => {}
+        }
+        pos = match pos.checked_add(12).and_then(|p| p.checked_add(len)) {
+            Some(p) => p,
+            None => break,
+        };
     }
     Ok(())
+}
+
+fn check_size(width: usize, height: usize) -> Result<()> {
+    crate::limits::check_pixels(width, height, "image")
 }
 
 /// Index ranges and normalised weights of PyTorch's antialiased linear resampling

@@ -4,13 +4,16 @@
 //! RUAC's Bayesian pixel head, which turns every pixel's logit into a Weibull-factored random
 //! variable and so gives a per-pixel uncertainty. See ARCHITECTURE.md for the map.
 pub mod checkpoint;
+mod checkpoint_pth;
 pub mod data;
 pub mod error;
 pub mod eval;
 pub mod image_io;
+pub mod limits;
 pub mod method;
 pub mod metrics;
 pub mod model;
+pub mod npy;
 pub mod prediction;
 pub mod predictor;
 pub mod prompt;

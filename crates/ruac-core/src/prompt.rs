@@ -54,6 +54,9 @@ impl Prompt {
         if self.points.is_empty() && self.bbox.is_none() && self.mask_input.is_none() {
             return bad("no prompt: give at least one point, a box or a mask".into());
         }
+        if self.points.len() > crate::limits::MAX_POINTS {
+            return bad(format!("{} points, over the limit of {}", self.points.len(), crate::limits::MAX_POINTS));
+        }
         for &(x, y, _) in &self.points {
             if !x.is_finite() || !y.is_finite() {
                 return bad(format!("point ({x}, {y}) is not a finite coordinate"));

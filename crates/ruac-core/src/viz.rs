@@ -50,9 +50,11 @@ pub fn colorize(values: &[f32], vmax: f32) -> Vec<u8> {
     values.iter().flat_map(|v| inferno(v * inv)).collect()
 }
 
-/// A 3x5 bitmap font for legend labels: digits, '.', '-', and the letters used in units.
+/// A 3x5 bitmap font for legend labels: digits, every lowercase letter (capitals are drawn
+/// as their lowercase shape), space and the punctuation of numbers and units.
 fn glyph(c: char) -> Option<[u8; 5]> {
-    Some(match c {
+    Some(match c.to_ascii_lowercase() {
+        ' ' => [0; 5],
         '0' => [0b111, 0b101, 0b101, 0b101, 0b111],
         '1' => [0b010, 0b110, 0b010, 0b010, 0b111],
         '2' => [0b111, 0b001, 0b111, 0b100, 0b111],
@@ -63,25 +65,56 @@ fn glyph(c: char) -> Option<[u8; 5]> {
         '7' => [0b111, 0b001, 0b010, 0b010, 0b010],
         '8' => [0b111, 0b101, 0b111, 0b101, 0b111],
         '9' => [0b111, 0b101, 0b111, 0b001, 0b111],
-        '.' => [0b000, 0b000, 0b000, 0b000, 0b010],
-        '-' => [0b000, 0b000, 0b111, 0b000, 0b000],
-        ' ' => [0; 5],
         'a' => [0b000, 0b110, 0b011, 0b101, 0b111],
+        'b' => [0b100, 0b100, 0b111, 0b101, 0b111],
+        'c' => [0b000, 0b111, 0b100, 0b100, 0b111],
+        'd' => [0b001, 0b001, 0b111, 0b101, 0b111],
         'e' => [0b111, 0b101, 0b111, 0b100, 0b111],
+        'f' => [0b011, 0b010, 0b111, 0b010, 0b010],
+        'g' => [0b011, 0b101, 0b011, 0b001, 0b110],
+        'h' => [0b100, 0b100, 0b111, 0b101, 0b101],
         'i' => [0b010, 0b000, 0b010, 0b010, 0b010],
+        'j' => [0b001, 0b000, 0b001, 0b101, 0b111],
+        'k' => [0b100, 0b101, 0b110, 0b110, 0b101],
         'l' => [0b110, 0b010, 0b010, 0b010, 0b111],
         'm' => [0b000, 0b101, 0b111, 0b101, 0b101],
         'n' => [0b000, 0b110, 0b101, 0b101, 0b101],
         'o' => [0b000, 0b111, 0b101, 0b101, 0b111],
+        'p' => [0b000, 0b111, 0b101, 0b111, 0b100],
+        'q' => [0b000, 0b111, 0b101, 0b111, 0b001],
         'r' => [0b000, 0b111, 0b100, 0b100, 0b100],
         's' => [0b000, 0b111, 0b110, 0b011, 0b111],
         't' => [0b010, 0b111, 0b010, 0b010, 0b011],
         'u' => [0b000, 0b101, 0b101, 0b101, 0b111],
+        'v' => [0b000, 0b101, 0b101, 0b101, 0b010],
+        'w' => [0b000, 0b101, 0b101, 0b111, 0b101],
+        'x' => [0b000, 0b101, 0b010, 0b010, 0b101],
+        'y' => [0b000, 0b101, 0b101, 0b111, 0b001],
         'z' => [0b000, 0b111, 0b010, 0b100, 0b111],
-        'd' => [0b001, 0b001, 0b111, 0b101, 0b111],
+        '.' => [0b000, 0b000, 0b000, 0b000, 0b010],
+        ',' => [0b000, 0b000, 0b000, 0b010, 0b100],
+        '-' => [0b000, 0b000, 0b111, 0b000, 0b000],
+        '+' => [0b000, 0b010, 0b111, 0b010, 0b000],
+        '(' => [0b001, 0b010, 0b010, 0b010, 0b001],
+        ')' => [0b100, 0b010, 0b010, 0b010, 0b100],
+        ':' => [0b000, 0b010, 0b000, 0b010, 0b000],
+        '/' => [0b001, 0b001, 0b010, 0b100, 0b100],
+        '%' => [0b101, 0b001, 0b010, 0b100, 0b101],
+        '=' => [0b000, 0b111, 0b000, 0b111, 0b000],
+        '_' => [0b000, 0b000, 0b000, 0b000, 0b111],
         _ => return None,
     })
 }
+
+/// The characters of `text` the legend font cannot draw (empty when it draws all of them).
+pub fn missing_glyphs(text: &str) -> Vec<char> {
+    text.chars().filter(|&c| glyph(c).is_none()).collect()
+}
+
+/// The legend's unit strings: `trainer segment` writes them into `uncertainty.png`.
+pub const UNIT_NATS: &str = "nats";
+/// The analytic mode's unit (normalised binary entropy, 0 to 1).
+pub const UNIT_NORM_ENTROPY: &str = "norm. entropy";
 
 /// Draws `text` at `(x, y)` in an RGB buffer of width `w`, each font pixel `scale` wide.
 pub fn draw_text(buf: &mut [u8], w: usize, x: usize, y: usize, text: &str, scale: usize, color: [u8; 3]) {
@@ -185,6 +218,51 @@ mod tests {
         let (out, nw) = with_legend(&map, 2, 2, 0.69, "nats");
         assert!(nw > 2);
         assert_eq!(&out[0..6], &map[0..6]);
+    }
+
+    #[test]
+    fn every_legend_string_has_glyphs() {
+        use crate::predictor::UncertaintyMode;
+        // The units drawn into exported legends: the trainer's, the page's export
+        // (web/ruac-demo.js passes "nats" or "entropy") and the predictor's long forms.
+        let mut texts: Vec<String> = vec![UNIT_NATS.into(), UNIT_NORM_ENTROPY.into(), "entropy".into()];
+        for mode in [UncertaintyMode::Analytic, UncertaintyMode::MonteCarlo { samples: 20, seed: 0 }] {
+            texts.push(mode.unit().into());
+            // The tick labels with_legend draws.
+            for frac in [1.0f32, 0.5, 0.0] {
+                texts.push(format!("{:.2}", mode.max_value() * frac));
+            }
+        }
+        texts.push(format!("{:.2}", -1.5f32));
+        for t in &texts {
+            assert!(missing_glyphs(t).is_empty(), "no glyph for {:?} in {t:?}", missing_glyphs(t));
+        }
+        for c in ('a'..='z').chain('0'..='9') {
+            assert!(glyph(c).is_some() && glyph(c.to_ascii_uppercase()).is_some(), "{c}");
+        }
+        // Every letter is drawn (no blank glyph but the space) and no two letters or digits
+        // share a shape.
+        let mut seen = std::collections::HashMap::new();
+        for c in ('a'..='z').chain('0'..='9') {
+            let g = glyph(c).unwrap();
+            assert!(g.iter().any(|&r| r != 0), "{c} is blank");
+            assert!(g.iter().all(|&r| r < 8), "{c} is wider than 3 columns");
+            if let Some(prev) = seen.insert(g, c) {
+                panic!("{c} and {prev} look the same");
+            }
+        }
+        assert_eq!(missing_glyphs("p\u{e9}y~"), vec!['\u{e9}', '~']);
+    }
+
+    #[test]
+    fn draw_text_draws_p_and_y() {
+        // "py" at scale 1 in a 8x5 buffer: the glyphs' set bits, each a black pixel.
+        let mut buf = vec![255u8; 8 * 5 * 3];
+        draw_text(&mut buf, 8, 0, 0, "py", 1, [0, 0, 0]);
+        let black = buf.chunks(3).filter(|p| p == &[0, 0, 0]).count();
+        let bits = |c| glyph(c).unwrap().iter().map(|r: &u8| r.count_ones() as usize).sum::<usize>();
+        assert_eq!(black, bits('p') + bits('y'));
+        assert!(black > 0);
     }
 
     #[test]

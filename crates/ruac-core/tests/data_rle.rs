@@ -105,3 +105,26 @@ fn malformed_rle_is_an_error_not_a_panic() {
     assert!(decode_counts_string(&neg).is_err());
     assert_eq!(decode_counts_string(&format!("{}F", encode_counts_string(&[5, 11, 1]))).unwrap(), vec![5, 11, 1, 1]);
 }
+
+/// Found by fuzzing (fuzz/README.md, `rle`): a triangle with coordinates near the old
+/// +-1e7 bound on a 10x9 canvas took seconds to rasterise (the walk is proportional to the
+/// boundary's length). Coordinates far outside the canvas and boundaries circling it many
+/// times are refused at once.
+#[test]
+fn far_out_or_endless_polygons_are_refused_quickly() {
+    use ruac_core::data::rle::Rle;
+    let t = std::time::Instant::now();
+    let far = [-9.9e6, 3.0, 9.9e6, 4.0, 5.0, 9.9e6];
+    let e = Rle::from_polygon(&far, 9, 10).unwrap_err().to_string();
+    assert!(e.contains("image sizes outside the 10x9 canvas"), "{e}");
+    // Inside the margin, but a boundary going back and forth 200 times.
+    let mut zigzag = vec![];
+    for i in 0..200 {
+        zigzag.extend_from_slice(&[0.0, (i % 9) as f64, 30.0, (i % 9) as f64 + 0.5]);
+    }
+    let e = Rle::from_polygon(&zigzag, 9, 10).unwrap_err().to_string();
+    assert!(e.contains("times the 10x9 canvas's perimeter"), "{e}");
+    assert!(t.elapsed() < std::time::Duration::from_millis(100), "{:?}", t.elapsed());
+    // A polygon partly outside (within the margin) still rasterises.
+    assert!(Rle::from_polygon(&[-5.0, -5.0, 15.0, 2.0, 3.0, 14.0], 9, 10).is_ok());
+}

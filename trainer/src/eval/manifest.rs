@@ -35,8 +35,13 @@ pub struct Manifest {
 
 impl Manifest {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading manifest {}", path.display()))?;
-        let mut m: Manifest = toml::from_str(&text).with_context(|| format!("parsing manifest {}", path.display()))?;
+        let text = ruac_core::limits::read_text(path).with_context(|| format!("reading manifest {}", path.display()))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses manifest text; `path` names it in errors and anchors relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let mut m: Manifest = toml::from_str(text).with_context(|| format!("parsing manifest {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let mut seen = std::collections::HashSet::new();
         for d in &mut m.domains {

@@ -60,6 +60,21 @@ fn fmt(v: Option<f64>) -> String {
     v.map_or("–".to_string(), |x| format!("{x:.4}"))
 }
 
+/// One CSV field per RFC 4180: enclosed in double quotes, inner quotes doubled, when it
+/// holds a comma, a quote, a carriage return or a line feed; as is otherwise.
+pub fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\"")).into()
+    } else {
+        s.into()
+    }
+}
+
+/// A Markdown table cell: `|` escaped and line breaks folded, so a name cannot split a row.
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\r', '\n'], " ")
+}
+
 fn write(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
@@ -94,9 +109,9 @@ pub fn write_eval_report(r: &EvalResults, out: &Path) -> Result<()> {
         for (di, d) in r.domains.iter().enumerate() {
             let Some(pr) = d.protocols.get(&p) else { continue };
             let cells: Vec<String> = KEY_METRICS.iter().map(|(k, _, _)| fmt(value(r, di, &p, k))).collect();
-            let _ = writeln!(md, "| {} | {} | {} | {} |", d.name, pr.n_images, pr.n_objects, cells.join(" | "));
+            let _ = writeln!(md, "| {} | {} | {} | {} |", md_cell(&d.name), pr.n_images, pr.n_objects, cells.join(" | "));
             for (k, v) in &pr.metrics {
-                let _ = writeln!(csv, "{},{},{},{}", d.name, p, k, v);
+                let _ = writeln!(csv, "{},{},{},{}", csv_field(&d.name), csv_field(&p), csv_field(k), v);
             }
         }
         let avg: Vec<String> = KEY_METRICS
@@ -207,4 +222,65 @@ pub fn write_compare_report(a: &EvalResults, b: &EvalResults, args: &CompareArgs
     }
     write(&out.join("compare.md"), &md)?;
     write(&out.join("compare.json"), &serde_json::to_string_pretty(&serde_json::Value::Object(json))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::run::{DomainResult, ProtocolResult};
+
+    /// Splits RFC 4180 CSV into records of fields (quoted fields may hold `,`, `"` and newlines).
+    fn parse_csv(text: &str) -> Vec<Vec<String>> {
+        let (mut rows, mut row, mut field) = (vec![], vec![], String::new());
+        let (mut quoted, mut chars) = (false, text.chars().peekable());
+        while let Some(c) = chars.next() {
+            match (quoted, c) {
+                (true, '"') if chars.peek() == Some(&'"') => {
+                    chars.next();
+                    field.push('"');
+                }
+                (true, '"') => quoted = false,
+                (true, c) => field.push(c),
+                (false, '"') => quoted = true,
+                (false, ',') => row.push(std::mem::take(&mut field)),
+                (false, '\n') => {
+                    row.push(std::mem::take(&mut field));
+                    rows.push(std::mem::take(&mut row));
+                }
+                (false, c) => field.push(c),
+            }
+        }
+        rows
+    }
+
+    #[test]
+    fn csv_quotes_a_domain_name_with_a_comma_and_a_quote() {
+        let name = "north, \"new\" site\nline 2";
+        let mut pr = ProtocolResult::default();
+        pr.metrics.insert("segmentation.jf".into(), 0.5);
+        let mut d = DomainResult { name: name.into(), ..Default::default() };
+        d.protocols.insert("click1".into(), pr);
+        let plain = DomainResult { name: "plain".into(), protocols: d.protocols.clone(), ..Default::default() };
+        let r = EvalResults { model: "m".into(), settings: "s".into(), domains: vec![d, plain] };
+        let dir = tempfile::tempdir().unwrap();
+        write_eval_report(&r, dir.path()).unwrap();
+        let csv = std::fs::read_to_string(dir.path().join("results.csv")).unwrap();
+        assert!(csv.contains("\"north, \"\"new\"\" site\nline 2\",click1,segmentation.jf,0.5\n"), "{csv}");
+        assert!(csv.contains("\nplain,click1,segmentation.jf,0.5\n"), "unquoted when plain: {csv}");
+        let rows = parse_csv(&csv);
+        assert_eq!(rows.len(), 3);
+        assert!(rows.iter().all(|r| r.len() == 4), "{rows:?}");
+        assert_eq!(rows[1][0], name);
+        let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+        assert!(md.contains("| north, \"new\" site line 2 | 0 | 0 |"), "{md}");
+    }
+
+    #[test]
+    fn csv_field_follows_rfc_4180() {
+        assert_eq!(csv_field("abc"), "abc");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("a\rb"), "\"a\rb\"");
+        assert_eq!(csv_field(""), "");
+    }
 }

@@ -339,11 +339,11 @@ fn to_object_prediction(r: &ruac_core::predictor::Prediction, k: usize, w: usize
 fn load_saved(base: &Path, protocol: &str, w: usize, h: usize) -> Result<ObjectPrediction> {
     let read = |suffix: &str| -> Result<Vec<f32>> {
         let p = base.join(format!("{protocol}.{suffix}.npy"));
-        let t = candle_core::Tensor::read_npy(&p).with_context(|| format!("reading {}", p.display()))?;
-        if t.dims() != [h, w] {
-            bail!("{}: shape {:?}, expected [{h}, {w}]", p.display(), t.dims());
+        let a = ruac_core::npy::read_npy(&p)?;
+        if a.shape != [h, w] {
+            bail!("{}: shape {:?}, expected [{h}, {w}]", p.display(), a.shape);
         }
-        Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
+        Ok(a.data)
     };
     let prob = read("prob")?;
     if prob.iter().any(|p| !(0.0..=1.0).contains(p)) {

@@ -216,10 +216,14 @@ impl TrainConfig {
     /// Reads a config and applies `--set KEY=VALUE` overrides (dotted keys, TOML values; a
     /// value that is not TOML is taken as a string), as SAM 2's trainer takes Hydra overrides.
     pub fn load(path: &std::path::Path, overrides: &[String]) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading config {}", path.display()))?;
+        let text = ruac_core::limits::read_text(path).with_context(|| format!("reading config {}", path.display()))?;
+        Self::parse(&text, path, overrides)
+    }
+
+    /// Parses config text and applies the overrides; `path` names it in errors.
+    pub fn parse(text: &str, path: &std::path::Path, overrides: &[String]) -> Result<Self> {
         let mut table: toml::Table =
-            toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+            toml::from_str(text).with_context(|| format!("parsing config {}", path.display()))?;
         for o in overrides {
             set(&mut table, o)?;
         }

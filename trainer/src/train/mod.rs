@@ -266,10 +266,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
 
     let mut start = 0usize;
     if args.resume {
-        let Some((_, path)) = ckpt::list(&ck_dir).pop() else {
-            bail!("--resume: no checkpoint in {}", ck_dir.display());
-        };
-        let l = ckpt::load(&path)?;
+        let (path, l) = ckpt::load_latest(&ck_dir, |m| eprintln!("{m}"))?;
         if l.meta.config != cfg_text {
             bail!("--resume: {} was written with a different configuration; use the run's config.toml", path.display());
         }
@@ -303,7 +300,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 .unwrap_or_default()
         );
     }
-    std::fs::write(args.out.join("config.toml"), &cfg_text)?;
+    ckpt::write_atomic(&args.out.join("config.toml"), cfg_text.as_bytes())?;
 
     let total = cfg.train.steps;
     let end = args
@@ -342,6 +339,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             seed: cfg.train.seed,
             samples_seen: (step * cfg.train.grad_accum) as u64,
             config: cfg_text.clone(),
+            crc32: None,
         };
         let moments: Vec<(String, Tensor, Tensor)> = opt
             .slots
@@ -483,8 +481,8 @@ fn truncate_log(path: &Path, start: usize) -> Result<()> {
     if !out.is_empty() {
         out.push('\n');
     }
-    std::fs::write(path, out)?;
-    Ok(())
+    // Atomic: a kill while rewriting must not lose the lines of earlier steps.
+    ckpt::write_atomic(path, out.as_bytes())
 }
 
 #[derive(Args, Debug)]

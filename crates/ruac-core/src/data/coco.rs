@@ -14,7 +14,7 @@ use super::{
     image_dims, list_dir, select_objects, DatasetSpec, ObjectMask, Sample, SampleEntry, Selection, Skip, SkipReason,
     SkipReport, Source,
 };
-use crate::image_io::MAX_IMAGE_PIXELS;
+use crate::limits::MAX_IMAGE_PIXELS;
 use crate::{Error, Result};
 
 #[derive(Debug)]

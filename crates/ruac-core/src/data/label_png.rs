@@ -5,7 +5,7 @@
 //! *indices*, which `np.array(PIL.Image.open(p))` returns. This module decodes with the
 //! `png` crate and no transformation, so indices (and grayscale values) come out as stored,
 //! at any bit depth (1, 2, 4, 8 packed; 16 big-endian).
-use crate::image_io::MAX_IMAGE_PIXELS;
+use crate::limits::MAX_IMAGE_PIXELS;
 use crate::{Error, Result};
 
 /// The colour model of a decoded PNG.
@@ -65,6 +65,8 @@ pub fn decode_raw_png(bytes: &[u8]) -> Result<RawPng> {
             reason: format!("a mask must have between 1 and {MAX_IMAGE_PIXELS} pixels"),
         });
     }
+    crate::limits::check_claimed_pixels(width, height, bytes.len(), "mask PNG")?;
+    crate::image_io::check_png_palette(bytes)?;
     let mut reader = decoder.read_info().map_err(|e| Error::Image(format!("corrupt PNG: {e}")))?;
     let size = reader
         .output_buffer_size()

@@ -355,6 +355,9 @@ pub enum SkipReason {
     Crowd,
     /// A sample with no usable object left.
     NoObjects,
+    /// Objects of a sample beyond [`crate::limits::MAX_OBJECTS`] (counted once per sample;
+    /// the first ones are decoded).
+    TooManyObjects,
 }
 
 impl SkipReason {
@@ -371,6 +374,7 @@ impl SkipReason {
             Self::EmptyObject => "empty_object",
             Self::Crowd => "crowd",
             Self::NoObjects => "no_objects",
+            Self::TooManyObjects => "too_many_objects",
         }
     }
 }
@@ -659,6 +663,13 @@ pub(crate) fn select_objects(
     mut decode: impl FnMut(usize) -> std::result::Result<ObjectMask, Skip>,
 ) -> Vec<ObjectMask> {
     let (order, limit) = selection.plan(n);
+    if limit > crate::limits::MAX_OBJECTS && n > crate::limits::MAX_OBJECTS {
+        report.record(
+            SkipReason::TooManyObjects,
+            format!("{sample}: {n} objects, only {} are decoded (the limit)", crate::limits::MAX_OBJECTS),
+        );
+    }
+    let limit = limit.min(crate::limits::MAX_OBJECTS);
     let mut kept: Vec<(usize, ObjectMask)> = Vec::new();
     for i in order {
         if kept.len() >= limit {
@@ -677,4 +688,24 @@ pub(crate) fn select_objects(
     }
     kept.sort_by_key(|(i, _)| *i);
     kept.into_iter().map(|(_, o)| o).collect()
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn objects_beyond_the_limit_are_counted_not_decoded() {
+        let mut report = SkipReport::new();
+        let mut decoded = 0;
+        let n = crate::limits::MAX_OBJECTS + 10;
+        let objs = select_objects(n, &mut Selection::All, &mut report, "s", |i| {
+            decoded += 1;
+            Ok(ObjectMask::new(i as u64, vec![true]))
+        });
+        assert_eq!(objs.len(), crate::limits::MAX_OBJECTS);
+        assert_eq!(decoded, crate::limits::MAX_OBJECTS);
+        assert_eq!(report.count(SkipReason::TooManyObjects), 1);
+        assert!(report.messages[0].contains("4106 objects, only 4096"), "{:?}", report.messages);
+    }
 }

@@ -8,12 +8,17 @@
 //!   (which is 0 when the first pixel is foreground);
 //! * masks given to or returned from this module are **row-major** `Vec<bool>` / `&[bool]`,
 //!   pixel `(x, y)` at `y * width + x`, like every mask in `ruac-core`.
-use crate::image_io::MAX_IMAGE_PIXELS;
+use crate::limits::MAX_IMAGE_PIXELS;
 use crate::{Error, Result};
 
 /// Largest absolute polygon coordinate accepted (pixels). pycocotools casts `5 * x + 0.5` to a
 /// C `int`, so larger values are undefined behaviour there; real annotations are far below.
 pub const MAX_POLYGON_COORD: f64 = 1.0e7;
+
+/// How far outside the canvas a polygon coordinate may lie, in image sizes (the larger side).
+pub const POLYGON_MARGIN: f64 = 4.0;
+/// Longest polygon boundary accepted, in canvas perimeters.
+pub const POLYGON_MAX_TURNS: f64 = 64.0;
 
 /// A run-length encoded binary mask of `height x width` pixels (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +89,29 @@ impl Rle {
         }
         if let Some(v) = xy.iter().find(|v| !v.is_finite() || v.abs() > MAX_POLYGON_COORD) {
             return Err(Error::Invalid(format!("polygon coordinate {v} is not finite or beyond +-{MAX_POLYGON_COORD}")));
+        }
+        // Rasterising walks the boundary on a 1/5-pixel grid, so its cost is the boundary's
+        // length: coordinates far outside the canvas, or a boundary circling it many times,
+        // would cost seconds for a few bytes of JSON (found by fuzzing).
+        let dim = height.max(width) as f64;
+        let margin = POLYGON_MARGIN * dim;
+        if let Some(v) = xy.iter().find(|v| **v < -margin || **v > dim + margin) {
+            return Err(Error::Invalid(format!(
+                "polygon coordinate {v} lies more than {POLYGON_MARGIN} image sizes outside the {width}x{height} canvas"
+            )));
+        }
+        let k = xy.len() / 2;
+        let length: f64 = (0..k)
+            .map(|j| {
+                let (a, b) = (j, (j + 1) % k);
+                (xy[2 * b] - xy[2 * a]).abs().max((xy[2 * b + 1] - xy[2 * a + 1]).abs())
+            })
+            .sum();
+        let budget = POLYGON_MAX_TURNS * 2.0 * (height + width) as f64;
+        if length > budget {
+            return Err(Error::Invalid(format!(
+                "polygon boundary is {length:.0} pixels long, over {POLYGON_MAX_TURNS} times the {width}x{height} canvas's perimeter"
+            )));
         }
         Ok(Self { height, width, counts: polygon_counts(xy, height, width) })
     }

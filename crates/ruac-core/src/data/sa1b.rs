@@ -9,7 +9,7 @@ use super::{
     image_dims, list_dir, select_objects, split_ext, ObjectMask, Sample, SampleEntry, Selection, Skip, SkipReason,
     SkipReport, Source,
 };
-use crate::image_io::MAX_IMAGE_PIXELS;
+use crate::limits::MAX_IMAGE_PIXELS;
 use crate::{Error, Result};
 
 pub(crate) fn list(root: &Path) -> Result<Vec<SampleEntry>> {
