@@ -227,7 +227,7 @@ pub fn write_compare_report(a: &EvalResults, b: &EvalResults, args: &CompareArgs
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::run::{DomainResult, ProtocolResult};
+    use crate::eval::results::{DomainResult, ProtocolResult};
 
     /// Splits RFC 4180 CSV into records of fields (quoted fields may hold `,`, `"` and newlines).
     fn parse_csv(text: &str) -> Vec<Vec<String>> {
