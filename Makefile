@@ -95,14 +95,16 @@ node_modules: package.json package-lock.json
 # The SAM 1 case's model and numbers come from the same test run.
 REFERENCE := $(TARGET_DIR)/tmp/ruac-web-reference.json
 REFERENCE_SAM1 := $(TARGET_DIR)/tmp/ruac-web-sam1-reference.json
-$(REFERENCE) $(REFERENCE_SAM1) &: web/models/ruac-micro.safetensors web/tests/fixtures/case.json crates/ruac-core/tests/fixtures/sam1_tiny_vit.safetensors $(wildcard crates/ruac-web/src/*.rs crates/ruac-web/tests/*.rs)
+# The default model's click and box on a real photo (chelsea-300.png).
+REFERENCE_PHOTO := $(TARGET_DIR)/tmp/ruac-web-photo-reference.json
+$(REFERENCE) $(REFERENCE_SAM1) $(REFERENCE_PHOTO) &: web/models/ruac-micro.safetensors web/models/ruac-photo.safetensors web/tests/fixtures/chelsea-300.png web/tests/fixtures/case.json crates/ruac-core/tests/fixtures/sam1_tiny_vit.safetensors $(wildcard crates/ruac-web/src/*.rs crates/ruac-web/tests/*.rs)
 	cargo test -p ruac-web --test native_reference
 
 # The static server under hostile requests over raw sockets (traversal, methods, headers).
 test-server:
 	node --test web/tests/serve.test.mjs
 
-test-browser: pkg node_modules $(REFERENCE) $(REFERENCE_SAM1)
+test-browser: pkg node_modules $(REFERENCE) $(REFERENCE_SAM1) $(REFERENCE_PHOTO)
 	CARGO_TARGET_DIR=$(TARGET_DIR) node --test --test-concurrency=1 web/tests/browser.test.mjs
 
 # The wasm API on its own: wasm-bindgen-test in headless Chromium through Debian's

@@ -1,14 +1,18 @@
 // <ruac-demo>: the RUAC web demo as one custom element (issue #5, "The page").
 //
 //   <script type="module" src="web/ruac-demo.js"></script>
-//   <ruac-demo model="web/models/ruac-micro.safetensors" backend="auto"></ruac-demo>
+//   <ruac-demo model="web/models/ruac-photo.safetensors" backend="auto"></ruac-demo>
 //
 // Every asset (worker, wasm, styles, gallery, default model) is resolved relative to this
 // module, so the folder works from any static host and inside another page.
 import { decodeImage, styleShift, displacementField, warpImage, warpMask, warpPoint, renderOverlay, heatImage, maskStats } from './image-ops.js';
 
 const HERE = new URL('.', import.meta.url);
-const DEFAULT_MODEL = new URL('models/ruac-micro.safetensors', HERE).href;
+/** The embedded default (docs/MODEL_CARD_PHOTO.md): RUAC on LiteMedSAM's pretrained TinyViT,
+ * fine-tuned for photos with clicks and boxes, f16. */
+const DEFAULT_MODEL = new URL('models/ruac-photo.safetensors', HERE).href;
+/** The synthetic-shapes micro model (docs/MODEL_CARD.md), kept in the picker for what it is. */
+const MICRO_MODEL = 'models/ruac-micro.safetensors';
 const GALLERY = [
   ['chelsea.jpg', 'Chelsea the cat'],
   ['coffee.jpg', 'Coffee cup'],
@@ -98,7 +102,8 @@ const TEMPLATE = `
         <h3>Model</h3>
         <div class="row">
           <select data-id="modelPick">
-            <option value="default">Embedded default (ruac-micro)</option>
+            <option value="default">Embedded default: RUAC on LiteMedSAM for photos (clicks and boxes)</option>
+            <option value="micro">Synthetic shapes: ruac-micro (a toy trained on procedural scenes)</option>
             <option value="lite-medsam">Medical and microscopy: RUAC on LiteMedSAM (20 MB, box prompts)</option>
             <option value="file">A .safetensors / .pth file from disk…</option>
             <option value="url">A .safetensors / .pth file from a URL…</option>
@@ -154,7 +159,8 @@ class RuacDemo extends HTMLElement {
   }
 
   modelUrl() {
-    const m = this.getAttribute('model');
+    // `?model=` (a URL relative to the page) overrides the attribute: a link can name a model.
+    const m = new URLSearchParams(location.search).get('model') || this.getAttribute('model');
     return m ? new URL(m, document.baseURI).href : DEFAULT_MODEL;
   }
 
@@ -699,6 +705,7 @@ class RuacDemo extends HTMLElement {
     pick.addEventListener('change', () => {
       this.$('urlRow').hidden = pick.value !== 'url';
       if (pick.value === 'default') this.loadModelUrl(this.modelUrl(), false);
+      if (pick.value === 'micro') this.loadModelUrl(new URL(MICRO_MODEL, HERE).href, false);
       if (pick.value === 'lite-medsam') this.loadModelUrl(new URL(LITE_MEDSAM_MODEL, HERE).href, true);
       if (pick.value === 'file') this.$('modelFile').click();
     });

@@ -206,3 +206,45 @@ fn native_reference_for_the_browser_sam1_box() {
     json["box"] = serde_json::json!(SAM1_BOX);
     std::fs::write(dir.join("ruac-web-sam1-reference.json"), json.to_string()).unwrap();
 }
+
+/// The page's default model (web/models/ruac-photo.safetensors, RUAC on LiteMedSAM for
+/// photos) on a real photo (`chelsea-300.png`, CC0): a click (three candidates) and a box
+/// (one mask), through the wasm module's functions and through ruac-core's own loading; the
+/// result goes to `target/tmp/ruac-web-photo-reference.json` for the browser test.
+pub const PHOTO_CLICK: [f32; 3] = [110.5, 80.5, 1.0];
+pub const PHOTO_BOX: [f32; 4] = [20.0, 4.0, 290.0, 199.0];
+
+#[test]
+fn native_reference_for_the_browser_photo_default() {
+    let case = case();
+    let path = root().join("web/models/ruac-photo.safetensors");
+    let bytes = std::fs::read(&path).expect("the default model is committed");
+    let loaded = core::load_model_bytes(&bytes, "ruac-photo.safetensors").unwrap();
+    assert_eq!((loaded.info.family.as_str(), loaded.info.config.as_str()), ("sam1", "lite_medsam"));
+    assert!(loaded.info.ruac, "the default model carries the Bayesian head");
+    let img = RgbImage::open(root().join("web/tests/fixtures/chelsea-300.png")).unwrap();
+    let mode = core::parse_mode(&case.mode, case.samples, case.seed).unwrap();
+    let mut web = core::cpu_predictor(&loaded).unwrap();
+    web.mode = mode;
+    web.set_image(&img).unwrap();
+    let ck = Checkpoint::from_safetensors_bytes(&bytes, "ruac-photo.safetensors").unwrap();
+    let mut direct = Predictor::new(ck.build_base(None, None, &Device::Cpu).unwrap(), Device::Cpu);
+    direct.mode = mode;
+    direct.set_image(&img).unwrap();
+    let mut json = serde_json::json!({ "click": PHOTO_CLICK, "box": PHOTO_BOX });
+    for (name, points, bbox, k) in [("click_result", &PHOTO_CLICK[..], &[][..], 3), ("box_result", &[][..], &PHOTO_BOX[..], 1)] {
+        let prompt = core::make_prompt(points, bbox, core::multimask_for(&loaded.info.family, bbox.len() == 4)).unwrap();
+        core::check_prompt(&prompt, img.width, img.height).unwrap();
+        let out = core::flatten(web.predict_maps(&prompt).unwrap());
+        let d = core::flatten(direct.predict_maps(&prompt).unwrap());
+        assert_eq!((&out.masks, &out.uncertainty, &out.iou), (&d.masks, &d.uncertainty, &d.iou), "{name}");
+        assert_eq!((out.k, out.height, out.width), (k, img.height, img.width), "{name}");
+        let inside = out.masks[..img.width * img.height].iter().filter(|&&v| v > 0.0).count();
+        assert!(inside > 0 && inside < img.width * img.height, "{name}: a mask that is neither empty nor everything ({inside})");
+        assert!(out.uncertainty.iter().any(|&u| u > 0.0), "{name}: a per-pixel uncertainty map");
+        json[name] = serde_json::to_value(&out).unwrap();
+    }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ruac-web-photo-reference.json"), json.to_string()).unwrap();
+}
