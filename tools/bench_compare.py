@@ -3,7 +3,7 @@
 
 Run from the repository root with the venv of tools/README.md:
 
-    /work/venv/bin/python tools/bench_compare.py
+    $VENV/bin/python tools/bench_compare.py
 
 For each configuration (default: `micro` at 256 px, `tiny` at 1024 px) it
 

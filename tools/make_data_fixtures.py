@@ -28,7 +28,7 @@ Writes crates/ruac-core/tests/fixtures/data/ (read by crates/ruac-core/tests/dat
 Deterministic: re-running reproduces the files byte for byte (apart from JPEG encoder
 changes across Pillow versions; the tests only use JPEG sizes, not pixel values).
 
-Run: /work/venv/bin/python tools/make_data_fixtures.py
+Run: $VENV/bin/python tools/make_data_fixtures.py
 """
 from __future__ import annotations
 

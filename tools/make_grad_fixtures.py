@@ -3,7 +3,7 @@
 
 Run from the repository root with the venv of tools/README.md:
 
-    /work/venv/bin/python tools/make_grad_fixtures.py
+    $VENV/bin/python tools/make_grad_fixtures.py
 
 The committed micro checkpoint (tests/fixtures/sam2.1_micro.pt, 128 px) and the preprocessed
 input of tests/fixtures/sam2.1_micro_io.safetensors go through the official sam2 modules with

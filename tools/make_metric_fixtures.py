@@ -22,7 +22,7 @@ and the script computes everything from those float32 values (cast to float64),
 so ties and thresholds agree bit for bit.
 
 Deterministic: an unchanged script reproduces the files byte for byte.
-Run from the repository root: /work/venv/bin/python tools/make_metric_fixtures.py
+Run from the repository root: $VENV/bin/python tools/make_metric_fixtures.py
 """
 from __future__ import annotations
 

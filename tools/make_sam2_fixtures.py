@@ -3,7 +3,7 @@
 
 Run from the repository root with the venv described in tools/README.md:
 
-    /work/venv/bin/python tools/make_sam2_fixtures.py
+    $VENV/bin/python tools/make_sam2_fixtures.py
 
 Outputs (in crates/ruac-core/tests/fixtures/):
 

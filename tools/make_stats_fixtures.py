@@ -19,7 +19,7 @@ Writes to crates/ruac-core/tests/fixtures/stats/:
   the padded EDT) gives: first click and next click.
 
 Deterministic: an unchanged script reproduces the files byte for byte.
-Run from the repository root: /work/venv/bin/python tools/make_stats_fixtures.py
+Run from the repository root: $VENV/bin/python tools/make_stats_fixtures.py
 """
 from __future__ import annotations
 
