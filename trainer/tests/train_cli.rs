@@ -62,6 +62,19 @@ fn train(cfg: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     trainer().args(["train", "--quiet", "--config"]).arg(cfg).arg("--out").arg(out).args(extra).output().unwrap()
 }
 
+/// The tiny SAM 1 fixture the SAM 1 runs start from.
+fn sam1_fixture() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/ruac-core/tests/fixtures/sam1_tiny_vit.safetensors")
+}
+
+/// The learning rates of the SAM 1 runs: a frozen encoder, a fast head and attackers.
+const SAM1_LR: &str = "[lr]
+base = [1e-3, 1e-3]
+head = [1e-2, 1e-2]
+attackers = [1e-2, 1e-2]
+vision = [0.0, 0.0]
+";
+
 const PLAIN: &str = "bayes_head = false\nfreeze_image_encoder = false\n\n[attack]\nstyle = false\ndeform = false";
 
 #[test]
@@ -185,7 +198,7 @@ fn committed_models_load_at_their_training_size() {
 #[test]
 fn ruac_on_a_sam1_base_trains_and_exports_a_sam1_model() {
     let dir = tempfile::tempdir().unwrap();
-    let init = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/ruac-core/tests/fixtures/sam1_tiny_vit.safetensors");
+    let init = sam1_fixture();
     let text = format!(
         r#"[model]
 config = "sam1"
@@ -206,12 +219,7 @@ weight_decay = 0.0
 checkpoint_every = 10
 keep_checkpoints = 1
 
-[lr]
-base = [1e-3, 1e-3]
-head = [1e-2, 1e-2]
-attackers = [1e-2, 1e-2]
-vision = [0.0, 0.0]
-
+{SAM1_LR}
 [loss.prompts]
 correction_clicks = 0
 prob_point = 0.0
@@ -318,7 +326,7 @@ fn head_init_fits_the_bayesian_head_to_the_hypernetwork() {
 #[test]
 fn cached_embeddings_give_the_run_of_an_uncached_one() {
     let dir = tempfile::tempdir().unwrap();
-    let init = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/ruac-core/tests/fixtures/sam1_tiny_vit.safetensors");
+    let init = sam1_fixture();
     let data = dir.path().join("data");
     let o = trainer()
         .args(["gen-domain", "--domain", "train", "--count", "3", "--size", "96", "--seed", "5", "--out"])
@@ -347,12 +355,7 @@ checkpoint_every = 3
 keep_checkpoints = 2
 {cache}
 
-[lr]
-base = [1e-3, 1e-3]
-head = [1e-2, 1e-2]
-attackers = [1e-2, 1e-2]
-vision = [0.0, 0.0]
-
+{SAM1_LR}
 [loss.prompts]
 correction_clicks = 2
 prob_point = 0.5
