@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use ruac_core::rng::Pcg32;
 
-const STEPS: usize = 20;
+/// Long enough that ten kills, each a few steps apart, land before the run ends on any machine.
+const STEPS: usize = 40;
 const EVERY: usize = 2;
 
 fn trainer() -> Command {
@@ -145,7 +146,11 @@ fn reference(dir: &Path) -> PathBuf {
 #[ignore = "minutes: make test-faults"]
 fn sigkill_at_ten_random_moments_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
+    let t0 = Instant::now();
     let reference = reference(dir.path());
+    // The random fraction of a step is a fraction of this machine's step, so that the kills
+    // land as densely on a fast machine as on a slow one.
+    let step = t0.elapsed() / STEPS as u32;
     let cfg = config(dir.path());
     let out = dir.path().join("run");
     let mut rng = Pcg32::new(seed());
@@ -159,7 +164,7 @@ fn sigkill_at_ten_random_moments_loses_nothing() {
         let on_write = kills % 3 == 0;
         let before = log(&out).len();
         let wait_steps = (rng.next_u32() % 3) as usize;
-        let extra = Duration::from_millis((rng.next_u32() % 1000) as u64);
+        let extra = step.mul_f64((rng.next_u32() % 1000) as f64 / 1000.0);
         let t0 = Instant::now();
         let mut fired = None;
         while t0.elapsed() < Duration::from_secs(300) {
