@@ -6,5 +6,4 @@ pub mod eval {
 }
 pub mod train {
     pub mod config;
-    pub mod optim;
 }

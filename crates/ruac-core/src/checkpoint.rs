@@ -46,6 +46,14 @@ pub fn is_buffer(name: &str) -> bool {
 /// Marker tensor of a RUAC (Bayesian head) checkpoint.
 pub const BAYES_HEAD_PREFIX: &str = "sam_mask_decoder.pixel_bndl.";
 
+/// The same head in the SAM 1 family, whose decoder is `mask_decoder.`.
+pub const SAM1_BAYES_HEAD_PREFIX: &str = "mask_decoder.pixel_bndl.";
+
+/// Whether `name` is a tensor of RUAC's Bayesian pixel head, on either base.
+pub fn is_bayes_head(name: &str) -> bool {
+    name.starts_with(BAYES_HEAD_PREFIX) || name.starts_with(SAM1_BAYES_HEAD_PREFIX)
+}
+
 /// All tensors of a checkpoint, by name, as stored (any float dtype).
 #[derive(Debug, Clone)]
 pub struct Checkpoint {
@@ -334,7 +342,7 @@ impl Checkpoint {
     /// with 1x1 kernels is LiteMedSAM, with 3x3 kernels MobileSAM; a ViT is B, L or H by its
     /// width. `mask_decoder.pixel_bndl.*` turns on the Bayesian head.
     pub fn infer_sam1_config(&self) -> Result<Sam1Config> {
-        let has_head = self.tensors.keys().any(|k| k.starts_with("mask_decoder.pixel_bndl."));
+        let has_head = self.tensors.keys().any(|k| k.starts_with(SAM1_BAYES_HEAD_PREFIX));
         if let Some(json) = self.metadata.get(crate::model::sam1::SAM1_CONFIG_METADATA) {
             let cfg: Sam1Config = serde_json::from_str(json).map_err(|e| {
                 Error::UnknownConfig(format!("metadata {}: {e}", crate::model::sam1::SAM1_CONFIG_METADATA))
@@ -365,7 +373,7 @@ impl Checkpoint {
                     .into(),
             ));
         };
-        cfg.decoder.bayes_head = self.tensors.keys().any(|k| k.starts_with("mask_decoder.pixel_bndl."));
+        cfg.decoder.bayes_head = self.tensors.keys().any(|k| k.starts_with(SAM1_BAYES_HEAD_PREFIX));
         Ok(cfg)
     }
 
@@ -436,7 +444,7 @@ impl Checkpoint {
                         "{name:?} is no SAM 1 configuration (vit_b, vit_l, vit_h, mobile_sam, lite_medsam)"
                     ))
                 })?
-                .with_bayes_head(self.tensors.keys().any(|k| k.starts_with("mask_decoder.pixel_bndl."))),
+                .with_bayes_head(self.tensors.keys().any(|k| k.starts_with(SAM1_BAYES_HEAD_PREFIX))),
             None => self.infer_sam1_config()?,
         };
         if let Some(s) = image_size {

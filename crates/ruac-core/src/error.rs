@@ -48,6 +48,10 @@ pub enum Error {
 
     #[error("invalid argument: {0}")]
     Invalid(String),
+
+    /// A training step whose loss or gradient is not finite.
+    #[error("training diverged: {0}")]
+    Diverged(String),
 }
 
 fn describe_mismatch(missing: &[String], unexpected: &[String], wrong_shape: &[String]) -> String {

@@ -6,6 +6,7 @@
 //! | `CheckpointFormat`, `CheckpointMismatch`, `CheckpointDtype`, `NonFiniteWeights`, `UnknownConfig` (the file was read, its content is not a usable checkpoint) | `ValueError` |
 //! | `Image`, `ImageSize`, `Prompt`, `Invalid` (bad input) | `ValueError` |
 //! | `NoImage` (`predict` before `set_image`, as `SAM2ImagePredictor`) | `RuntimeError` |
+//! | `Diverged` (a training step's loss or gradient is not finite) | `RuntimeError` |
 //! | `Candle` (a tensor operation failed: a bug, not an input problem) | `RuntimeError` |
 //!
 //! Arguments of the wrong type or dtype (a float image, a string where an array belongs) are
@@ -24,7 +25,7 @@ pub fn to_py(e: Error) -> PyErr {
             std::io::ErrorKind::IsADirectory => PyIsADirectoryError::new_err(msg),
             _ => PyOSError::new_err(msg),
         },
-        Error::NoImage | Error::Candle(_) => PyRuntimeError::new_err(msg),
+        Error::NoImage | Error::Diverged(_) | Error::Candle(_) => PyRuntimeError::new_err(msg),
         Error::CheckpointFormat { .. }
         | Error::CheckpointMismatch { .. }
         | Error::CheckpointDtype { .. }

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use ruac_core::metrics::stats::{compare_paired, BootstrapConfig};
 
-use super::results::EvalResults;
+use ruac_core::eval::results::EvalResults;
 use super::svg::{grouped_bars, histogram2d, line_chart, Series};
 
 /// `trainer compare`: two `results.json` files and the report's options.
@@ -227,7 +227,7 @@ pub fn write_compare_report(a: &EvalResults, b: &EvalResults, args: &CompareArgs
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::results::{DomainResult, ProtocolResult};
+    use ruac_core::eval::results::{DomainResult, ProtocolResult};
 
     /// Splits RFC 4180 CSV into records of fields (quoted fields may hold `,`, `"` and newlines).
     fn parse_csv(text: &str) -> Vec<Vec<String>> {

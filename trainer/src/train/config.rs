@@ -6,7 +6,8 @@ use anyhow::{bail, Context, Result};
 use ruac_core::data::augment::AugmentConfig;
 use ruac_core::method::step::BranchConfig;
 
-use super::optim::Group;
+pub use ruac_core::method::optim::Group;
+pub use ruac_core::method::schedule::WeightSchedule;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -153,40 +154,6 @@ impl LrSection {
             lr_end: which[1],
             weight_decay: wd,
             warmup: self.warmup,
-        }
-    }
-}
-
-/// The curriculum (`weight_schedule`, paper §3.5), in fractions of the run: clean only,
-/// then + KL, then + the adversarial branch. Release: epochs 0–4, 5–6, 7–19 of 20.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct WeightSchedule {
-    pub kl_from: f64,
-    pub adv_from: f64,
-    /// Clean segmentation weight once the adversarial branch is on (0.8).
-    pub clean_seg_late: f64,
-    /// β on the KL (0.05).
-    pub kl: f64,
-    /// γ, the adversarial branch's weight (0.2).
-    pub adv: f64,
-    /// λ, the UAA loss weight inside the adversarial branch (0.1).
-    pub cal: f64,
-    /// Once on, the adversarial branch runs every `adv_every`-th step (1 in the release; more
-    /// where its encoder backward pass dominates a step, as on a CPU with cached embeddings).
-    pub adv_every: usize,
-}
-
-impl Default for WeightSchedule {
-    fn default() -> Self {
-        Self {
-            kl_from: 5.0 / 20.0,
-            adv_from: 7.0 / 20.0,
-            clean_seg_late: 0.8,
-            kl: 0.05,
-            adv: 0.2,
-            cal: 0.1,
-            adv_every: 1,
         }
     }
 }

@@ -10,7 +10,6 @@ pub mod config;
 pub mod data;
 pub mod embed_cache;
 pub mod head_init;
-pub mod optim;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -24,17 +23,18 @@ use candle_core::{DType, Device, Tensor};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use ruac_core::checkpoint::{
-    Checkpoint, ATTACKER_PREFIXES, BAYES_HEAD_PREFIX, VIDEO_ONLY_PREFIXES,
+    Checkpoint, ATTACKER_PREFIXES, VIDEO_ONLY_PREFIXES,
 };
 use ruac_core::method::attack::{Attackers, AttackersConfig};
 use ruac_core::method::params::ParamStore;
-use ruac_core::method::step::{run_branch, run_branch_encoded};
+use ruac_core::method::train::{Sample, StepStats, TrainStep};
 use ruac_core::rng::Pcg32;
 
 use base::BaseConfig;
 
 use config::TrainConfig;
-use optim::{AdamW, Group};
+use ruac_core::method::optim::{AdamW, Group};
+use ruac_core::method::schedule::{self, ParamRole};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -134,75 +134,27 @@ fn initial_tensors(
 }
 
 fn group_of(name: &str, cfg: &TrainConfig, dims: usize) -> Group {
-    // A SAM 1 base has no memory encoder: the deformation attacker's copies of it are fresh
-    // and trained with the attacker (see `is_trained`).
-    let attacker = ATTACKER_PREFIXES.iter().chain(VIDEO_ONLY_PREFIXES).any(|p| name.starts_with(p));
-    let wd = if dims <= 1 {
-        0.0
-    } else {
-        cfg.train.weight_decay
-    };
+    let wd = if dims <= 1 { 0.0 } else { cfg.train.weight_decay };
     let lr = &cfg.lr;
-    if attacker {
-        lr.group(lr.attackers, wd)
-    } else if name.starts_with(BAYES_HEAD_PREFIX) {
-        lr.group(lr.head, wd)
-    } else if name.starts_with("image_encoder.") {
-        lr.group(lr.vision, wd)
-    } else {
-        lr.group(lr.base, wd)
+    match ParamRole::of(name) {
+        ParamRole::Attacker => lr.group(lr.attackers, wd),
+        ParamRole::BayesHead => lr.group(lr.head, wd),
+        ParamRole::ImageEncoder => lr.group(lr.vision, wd),
+        ParamRole::Base => lr.group(lr.base, wd),
     }
 }
 
-/// Whether a parameter is trained in this run; `from_init` says whether the init checkpoint
-/// provided it.
-fn is_trained(name: &str, cfg: &TrainConfig, from_init: bool) -> bool {
-    if ruac_core::checkpoint::is_buffer(name) {
-        return false;
-    }
-    if VIDEO_ONLY_PREFIXES.iter().any(|p| name.starts_with(p)) {
-        // The deformation attacker's copies of SAM 2's memory encoder are frozen (reference);
-        // without a checkpoint's (a SAM 1 base, or SAM 2 from scratch) they are learned.
-        return !from_init;
-    }
-    if name.starts_with("image_encoder.") {
-        return !cfg.model.freeze_image_encoder;
-    }
-    true
-}
-
-/// One step's logged values.
+/// One step's logged values: the method's [`StepStats`] (losses, diagnostics, where the
+/// time went; `tools/bench_train.py` summarises the times) with the learning rates and the
+/// step's wall time.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct StepLog {
     pub step: usize,
-    pub loss: f64,
-    pub clean_seg: f64,
-    pub kl: f64,
-    pub adv_seg: f64,
-    pub cal: f64,
-    pub iou_clean: f64,
-    pub iou_adv: f64,
-    pub grad_norm: f64,
+    #[serde(flatten)]
+    pub stats: StepStats,
     pub lr_head: f64,
     pub lr_base: f64,
     pub seconds: f64,
-    /// Samples of the step whose clean encoding came from `train.embed_cache`.
-    #[serde(default)]
-    pub cache_hits: usize,
-    /// Where the step's time went (seconds): sampling and preprocessing, the attackers'
-    /// forward, both branches' forward with their losses, the backward pass (and gradient
-    /// accumulation), the optimiser. `tools/bench_train.py` summarises them.
-    #[serde(default)]
-    pub time: StepTimes,
-}
-
-#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize, PartialEq)]
-pub struct StepTimes {
-    pub data: f64,
-    pub attack: f64,
-    pub forward: f64,
-    pub backward: f64,
-    pub optim: f64,
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -246,7 +198,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
     }
     let reused_set: std::collections::HashSet<&str> = reused.iter().map(|s| s.as_str()).collect();
-    let store = ParamStore::new_on(tensors, |n| is_trained(n, &cfg, reused_set.contains(n)), &dev)?;
+    let store = ParamStore::new_on(tensors, |n| schedule::is_trained(n, cfg.model.freeze_image_encoder, reused_set.contains(n)), &dev)?;
     let model = mcfg.build(&store)?;
     let attackers = Attackers::new(mcfg.geometry(), &acfg, &store)?;
     let cache = embed_cache::EmbedCache::open(&cfg, &model)?;
@@ -355,99 +307,43 @@ pub fn run(args: TrainArgs) -> Result<()> {
         ckpt::prune(&ck_dir, cfg.train.keep_checkpoints)
     };
 
+    let stepper = TrainStep {
+        model: &model,
+        attackers: &attackers,
+        store: &store,
+        loss: &cfg.loss,
+        schedule: &cfg.weights,
+        seed: cfg.train.seed,
+        grad_accum: cfg.train.grad_accum,
+        clip_grad_norm: cfg.train.clip_grad_norm,
+    };
+    let s = mcfg.image_size();
+    let mut sample = |index: u64, rng: &mut Pcg32| -> Result<Sample> {
+        let (img, masks, key) = source.sample(index, rng)?;
+        let image = Tensor::from_vec(prep.apply(&img, s), (1, 3, s, s), &dev)?;
+        let (encoded, cache_hit) = match (&cache, key) {
+            (Some(c), Some(key)) => {
+                let (enc, hit) = c.encode(&model, key, &image)?;
+                (Some(enc), hit)
+            }
+            _ => (None, false),
+        };
+        Ok(Sample { image, masks, encoded, cache_hit })
+    };
     for step in start..end {
         let t0 = Instant::now();
-        let frac = step as f64 / total as f64;
-        let w = &cfg.weights;
-        let kl_on = frac >= w.kl_from;
-        let adv_on = frac >= w.adv_from && attackers.any() && step % w.adv_every == 0;
-        let clean_w = if adv_on { w.clean_seg_late } else { 1.0 };
-        let mut grads: BTreeMap<String, Tensor> = BTreeMap::new();
-        let mut rec = StepLog {
+        let stats = stepper.run(step, total, &mut opt, &mut sample)?;
+        let rec = StepLog {
             step,
-            ..Default::default()
+            stats,
+            lr_head: cfg.lr.group(cfg.lr.head, 0.0).lr(step, total),
+            lr_base: cfg.lr.group(cfg.lr.base, 0.0).lr(step, total),
+            seconds: t0.elapsed().as_secs_f64(),
         };
-        let accum = cfg.train.grad_accum;
-        let mut tm = StepTimes::default();
-        let lap = |t: &mut Instant| {
-            let now = Instant::now();
-            let d = (now - *t).as_secs_f64();
-            *t = now;
-            d
-        };
-        for micro in 0..accum {
-            let mut t = Instant::now();
-            let index = (step * accum + micro) as u64;
-            let mut rng = Pcg32::new(cfg.train.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-            let (img, masks, key) = source.sample(index, &mut rng)?;
-            let s = mcfg.image_size();
-            let x = Tensor::from_vec(prep.apply(&img, s), (1, 3, s, s), &dev)?;
-            tm.data += lap(&mut t);
-            let clean = match (&cache, key) {
-                (Some(c), Some(key)) => {
-                    let (enc, hit) = c.encode(&model, key, &x)?;
-                    rec.cache_hits += hit as usize;
-                    run_branch_encoded(&model, &enc, &masks, &cfg.loss, false, &mut rng)?
-                }
-                _ => run_branch(&model, &x, &masks, &cfg.loss, false, &mut rng)?,
-            };
-            let mut loss = (&clean.seg * clean_w)?;
-            rec.clean_seg += clean.seg.to_scalar::<f32>()? as f64 / accum as f64;
-            rec.iou_clean += clean.iou_first as f64 / accum as f64;
-            if let (true, Some(kl)) = (kl_on, &clean.kl) {
-                loss = (loss + (kl * w.kl)?)?;
-                rec.kl += kl.to_scalar::<f32>()? as f64 / accum as f64;
-            }
-            tm.forward += lap(&mut t);
-            if adv_on {
-                let adv = attackers.attack(&clean.image_embed, &x, &masks, &mut rng)?;
-                tm.attack += lap(&mut t);
-                let b = run_branch(&model, &adv.image, &adv.masks, &cfg.loss, true, &mut rng)?;
-                let mut a = b.seg.clone();
-                if let Some(kl) = &b.kl {
-                    a = (a + (kl * w.kl)?)?;
-                }
-                if let Some(cal) = &b.cal {
-                    a = (a + (cal * w.cal)?)?;
-                    rec.cal += cal.to_scalar::<f32>()? as f64 / accum as f64;
-                }
-                rec.adv_seg += b.seg.to_scalar::<f32>()? as f64 / accum as f64;
-                rec.iou_adv += b.iou_first as f64 / accum as f64;
-                loss = (loss + (a * w.adv)?)?;
-                tm.forward += lap(&mut t);
-            }
-            rec.loss += loss.to_scalar::<f32>()? as f64 / accum as f64;
-            let g = (loss / accum as f64)?.backward()?;
-            for (name, var) in store.trained() {
-                if let Some(gv) = g.get(var.as_tensor()) {
-                    // Detached: a gradient keeps the step's whole graph alive otherwise, and
-                    // the optimiser's moments would chain every step's graph together.
-                    let gv = gv.detach();
-                    let e = grads
-                        .entry(name.to_string())
-                        .or_insert_with(|| gv.zeros_like().expect("zeros of an existing tensor"));
-                    *e = (&*e + &gv)?;
-                }
-            }
-            tm.backward += lap(&mut t);
-        }
-        let t_opt = Instant::now();
-        rec.grad_norm = opt.step(&grads, cfg.train.clip_grad_norm, total)?;
-        tm.optim = t_opt.elapsed().as_secs_f64();
-        rec.time = tm;
-        rec.lr_head = cfg.lr.group(cfg.lr.head, 0.0).lr(step, total);
-        rec.lr_base = cfg.lr.group(cfg.lr.base, 0.0).lr(step, total);
-        rec.seconds = t0.elapsed().as_secs_f64();
-        if !rec.loss.is_finite() {
-            bail!(
-                "step {step}: the loss is {} (lower the learning rates)",
-                rec.loss
-            );
-        }
         writeln!(log, "{}", serde_json::to_string(&rec)?)?;
         pb.set_message(format!(
             "loss {:.3} seg {:.3} adv {:.3} cal {:.3} iou {:.2}",
-            rec.loss, rec.clean_seg, rec.adv_seg, rec.cal, rec.iou_clean
+            rec.stats.loss, rec.stats.clean_seg, rec.stats.adv_seg, rec.stats.cal, rec.stats.iou_clean
         ));
         pb.inc(1);
         let done = step + 1;

@@ -1,8 +1,9 @@
-//! What `trainer eval` writes to `results.json` and caches per domain, and what the report
-//! and `trainer compare` read back.
+//! An evaluation's results: per domain and protocol, the metrics averaged over images and the
+//! pooled curves (what `trainer eval` writes to `results.json` and caches per domain, and what
+//! its report and `trainer compare` read back).
 use std::collections::BTreeMap;
 
-use ruac_core::data::SkipReport;
+use crate::data::SkipReport;
 use serde::{Deserialize, Serialize};
 
 /// Per-domain, per-protocol aggregate (cached as JSON).

@@ -2,8 +2,9 @@
 //! `CosineParamScheduler`), with its state exposed so checkpoints resume exactly.
 use std::collections::BTreeMap;
 
-use anyhow::{bail, Result};
 use candle_core::{Tensor, Var};
+
+use crate::{Error, Result};
 
 /// One learning-rate group: cosine from `lr_start` to `lr_end` over the run, after an
 /// optional linear warm-up.
@@ -85,7 +86,7 @@ impl AdamW {
         }
         let norm = sq.sqrt();
         if !norm.is_finite() {
-            bail!("gradient norm is {norm}: the loss diverged (lower the learning rates)");
+            return Err(Error::Diverged(format!("the gradient norm is {norm} (lower the learning rates)")));
         }
         let scale = if clip > 0.0 && norm > clip {
             clip / (norm + 1e-6)
