@@ -108,23 +108,13 @@ fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
     }
 }
 
-/// Runs `f(plane_index, out_plane)` over the `B * C` output planes, in parallel natively.
+/// Runs `f(plane_index, out_plane)` over the `B * C` output planes, in parallel natively on
+/// rayon's pool (candle's; `RAYON_NUM_THREADS` sizes it).
 fn per_plane(out: &mut [f32], plane: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
     #[cfg(not(target_arch = "wasm32"))]
     {
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        let n = out.len() / plane.max(1);
-        let per = n.div_ceil(threads).max(1);
-        std::thread::scope(|sc| {
-            for (t, chunk) in out.chunks_mut(per * plane).enumerate() {
-                let f = &f;
-                sc.spawn(move || {
-                    for (i, p) in chunk.chunks_mut(plane).enumerate() {
-                        f(t * per + i, p)
-                    }
-                });
-            }
-        });
+        use rayon::prelude::*;
+        out.par_chunks_mut(plane.max(1)).enumerate().for_each(|(i, p)| f(i, p));
     }
     #[cfg(target_arch = "wasm32")]
     for (i, p) in out.chunks_mut(plane).enumerate() {

@@ -39,15 +39,10 @@ fn map(x: &CpuStorage, l: &Layout, f: impl Fn(f32) -> f32 + Sync) -> Result<(Cpu
     let mut out = vec![0f32; v.len()];
     #[cfg(not(target_arch = "wasm32"))]
     {
+        use rayon::prelude::*;
+        // On rayon's pool (candle's, sized by RAYON_NUM_THREADS), in chunks of 64k values.
         let chunk = 1 << 16;
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        let per = v.len().div_ceil(threads).div_ceil(chunk).max(1) * chunk;
-        std::thread::scope(|s| {
-            for (o, i) in out.chunks_mut(per).zip(v.chunks(per)) {
-                let f = &f;
-                s.spawn(move || o.iter_mut().zip(i).for_each(|(o, &x)| *o = f(x)));
-            }
-        });
+        out.par_chunks_mut(chunk).zip(v.par_chunks(chunk)).for_each(|(o, i)| o.iter_mut().zip(i).for_each(|(o, &x)| *o = f(x)));
     }
     #[cfg(target_arch = "wasm32")]
     out.iter_mut().zip(v).for_each(|(o, &x)| *o = f(x));

@@ -33,7 +33,8 @@ fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     }
 }
 
-/// Runs `f(row index, output row)` over the rows of a `rows × cols` output, in parallel.
+/// Runs `f(row index, output row)` over the rows of a `rows × cols` output, in parallel on
+/// rayon's pool natively (its thread count is candle's: `RAYON_NUM_THREADS`).
 fn rows_par(rows: usize, cols: usize, f: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
     let mut out = vec![0f32; rows * cols];
     if cols == 0 {
@@ -41,23 +42,12 @@ fn rows_par(rows: usize, cols: usize, f: impl Fn(usize, &mut [f32]) + Sync) -> V
     }
     #[cfg(not(target_arch = "wasm32"))]
     {
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        // Below ~64k values a thread costs more than it saves.
-        let per = rows.div_ceil(threads).max((1 << 16) / cols).max(1);
-        if per >= rows {
-            for (i, o) in out.chunks_mut(cols).enumerate() {
-                f(i, o);
-            }
-            return out;
-        }
-        std::thread::scope(|s| {
-            for (c, chunk) in out.chunks_mut(per * cols).enumerate() {
-                let f = &f;
-                s.spawn(move || {
-                    for (i, o) in chunk.chunks_mut(cols).enumerate() {
-                        f(c * per + i, o);
-                    }
-                });
+        use rayon::prelude::*;
+        // Below ~64k values a task costs more than it saves.
+        let per = (1usize << 16).div_ceil(cols).max(1);
+        out.par_chunks_mut(per * cols).enumerate().for_each(|(c, chunk)| {
+            for (i, o) in chunk.chunks_mut(cols).enumerate() {
+                f(c * per + i, o);
             }
         });
     }
@@ -246,6 +236,26 @@ impl CustomOp2 for SoftmaxGrad {
 mod tests {
     use super::*;
     use candle_core::{Device, Var};
+
+    /// A user who limits the threads (`RAYON_NUM_THREADS`, or a pool of their own) gets what
+    /// was asked: every row of a large output is computed on the pool's one thread, and the
+    /// result is the same as on the default pool.
+    #[test]
+    fn rows_run_on_the_callers_rayon_pool() {
+        use std::collections::HashSet;
+        use std::sync::Mutex;
+        let (rows, cols) = (4096, 64);
+        let seen = Mutex::new(HashSet::new());
+        let f = |i: usize, o: &mut [f32]| {
+            seen.lock().unwrap().insert(std::thread::current().id());
+            o.iter_mut().enumerate().for_each(|(j, v)| *v = (i * cols + j) as f32);
+        };
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let (one, pool_thread) = pool.install(|| (rows_par(rows, cols, f), std::thread::current().id()));
+        assert_eq!(*seen.lock().unwrap(), HashSet::from([pool_thread]));
+        assert_eq!(one, rows_par(rows, cols, f));
+        assert_eq!(one[rows * cols - 1], (rows * cols - 1) as f32);
+    }
 
     fn rand(shape: &[usize], seed: u64, scale: f32) -> Tensor {
         let mut r = crate::rng::Pcg32::new(seed);
