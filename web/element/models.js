@@ -55,7 +55,9 @@ export const Models = (Base) => class extends Base {
     } catch (e) {
       this.$('model').textContent = this.modelInfo ? `${this.modelInfo.name} (previous model kept)` : 'none';
       this.modelReady = !!this.modelInfo;
-      this.showError(`Could not load the model: ${e.message}`);
+      // Say which file, where the reason does not (a file that parses but is no SAM model).
+      const name = source.kind === 'file' ? source.file.name : decodeURIComponent(new URL(source.url).pathname.split('/').pop());
+      this.showError(`Could not load the model: ${!name || e.message.includes(name) ? '' : `${name}: `}${e.message}`);
     } finally {
       this.done();
       this.refreshCached();

@@ -57,17 +57,22 @@ export class WorkerClient {
       this.onProgress(msg.phase, msg.loaded, msg.total);
       return;
     }
+    // A fatal answer fails its request with the others, as the worker's death.
+    if (msg.fatal) { this.die(msg.error); return; }
     const p = this.pending.get(msg.id);
-    if (p) {
-      this.pending.delete(msg.id);
-      if (msg.ok) p.resolve(msg.result); else p.reject(new Error(msg.error));
-    }
-    if (msg.fatal) this.die(msg.error);
+    if (!p) return;
+    this.pending.delete(msg.id);
+    if (msg.ok) p.resolve(msg.result); else p.reject(new Error(msg.error));
   }
 
   /** Terminates the worker and fails what it had not answered. */
   stop(reason) {
-    if (this.worker) this.worker.terminate();
+    const w = this.worker;
+    if (w) {
+      // The browser may keep a terminated Worker object a while: it must not keep us.
+      w.onmessage = w.onerror = w.onmessageerror = null;
+      w.terminate();
+    }
     this.worker = null;
     const pending = [...this.pending.values()];
     this.pending.clear();
