@@ -1,6 +1,8 @@
 // The model runs here, off the page's main thread, so the page stays responsive while the
-// CPU backend encodes. Messages: {id, op, ...args} in; {id, ok, result | error} out, plus
-// {op: 'progress', id, loaded, total, phase} while a model downloads.
+// CPU backend encodes. Messages: {id, op, ...args} in; {id, ok, result | error, fatal} out,
+// plus {op: 'progress', id, loaded, total, phase} while a model downloads. `fatal`: the wasm
+// instance trapped (a Rust panic aborts) and this worker cannot serve again; the page
+// (web/element/worker-client.js) replaces it.
 import init, { Session, maskPng, uncertaintyPng, cocoRle, infernoLut, multimaskFor } from '../pkg/ruac_web.js';
 
 const CACHE = 'ruac-models-v1';
@@ -115,16 +117,17 @@ const ops = {
     } else {
       bytes = new Uint8Array(source.bytes);
       name = source.name;
-      const cache = await openCache();
-      if (cache && source.cacheKey) {
-        try { await cache.put(source.cacheKey, new Response(bytes)); } catch { /* uncached */ }
-      }
     }
     post({ op: 'progress', id, loaded: 0, total: 0, phase: 'building the model' });
     const choice = await resolveBackend(backend);
     const s = await Session.create(bytes, name, choice.backend);
     if (session) session.free();
     session = s;
+    // A file from disk is kept in the Cache API once it has loaded (a refused file is not).
+    if (source.kind !== 'url' && source.cacheKey) {
+      const cache = await openCache();
+      try { if (cache) await cache.put(source.cacheKey, new Response(bytes)); } catch { /* uncached */ }
+    }
     const d = describe(s);
     family = d.info.family;
     return { ...d, notice: d.notice || choice.note, cached };
@@ -164,7 +167,16 @@ const ops = {
   async exportRle({ plane, width, height, score }) { return cocoRle(plane, width, height, score); },
   async lut() { return infernoLut(); },
   async simulateGpuFailure() { if (session) session.simulateGpuFailure(); return true; },
+  /** The wasm instance's linear memory in bytes (it grows and never shrinks). */
+  async memory() { return { wasmBytes: (await ready).memory.buffer.byteLength }; },
+  /** Test hook: the next request crashes this worker (see handle). */
+  async simulateCrash({ how }) { crashNext = how; return true; },
 };
+
+/** Set by the simulateCrash test hook: 'throw' or 'trap'. */
+let crashNext = null;
+/** After a simulated 'throw' crash: this worker answers nothing more. */
+let dead = false;
 
 function message(e) {
   if (e instanceof Error) return e.message;
@@ -178,9 +190,18 @@ self.onmessage = (ev) => { queue = queue.then(() => handle(ev)); };
 
 async function handle(ev) {
   const { id, op } = ev.data;
+  if (dead) return;
   try {
     if (!ready) ready = init();
     await ready;
+    if (crashNext && op !== 'simulateCrash') {
+      const how = crashNext;
+      crashNext = null;
+      if (how === 'trap') throw new WebAssembly.RuntimeError('unreachable executed (simulated Rust panic)');
+      dead = true;
+      setTimeout(() => { throw new Error(`simulated worker crash during ${op}`); }, 0);
+      return;
+    }
     const f = ops[op];
     if (!f) throw new Error(`unknown request ${op}`);
     const result = await f(ev.data);
@@ -189,6 +210,6 @@ async function handle(ev) {
     if (result instanceof Uint8Array) transfer.push(result.buffer);
     post({ id, ok: true, result }, transfer);
   } catch (e) {
-    post({ id, ok: false, error: message(e) });
+    post({ id, ok: false, error: message(e), fatal: e instanceof WebAssembly.RuntimeError });
   }
 }

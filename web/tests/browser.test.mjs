@@ -7,130 +7,22 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import zlib from 'node:zlib';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { serve } from '../serve.mjs';
+import {
+  ROOT, TARGET, ARTIFACTS, REFERENCE, FIXTURES, CASE, TOL_CPU, SLOW, env, launch, shutdown,
+  open, demo, shadowText, openImage, clickPixel, result, compareWithNative, greyPng,
+} from './harness.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const TARGET = process.env.CARGO_TARGET_DIR ? path.resolve(process.env.CARGO_TARGET_DIR) : path.join(ROOT, 'target');
-const ARTIFACTS = path.join(TARGET, 'browser-artifacts');
-const REFERENCE = path.join(TARGET, 'tmp', 'ruac-web-reference.json');
 // The SAM 1 case (native_reference_for_the_browser_sam1_box): its model and its result.
 const SAM1_MODEL = path.join(TARGET, 'tmp', 'ruac-web-sam1-tiny.safetensors');
 const SAM1_REFERENCE = path.join(TARGET, 'tmp', 'ruac-web-sam1-reference.json');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const FIXTURES = path.join(ROOT, 'web/tests/fixtures');
-const CASE = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'case.json'), 'utf8'));
-/** CPU in wasm runs the same candle code as natively; only summation order may differ. */
-const TOL_CPU = 1e-4;
 /** WebGPU against candle: the issue's native GPU tolerance. */
 const TOL_GPU = 1e-3;
 /** WebGPU against candle for a model stored in f16 (ruac-gpu's tests/parity_sam1.rs). */
 const TOL_GPU_F16 = 1e-2;
-const SLOW = 180_000;
 
-let server, baseUrl, context, userDir;
-
-before(async () => {
-  if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM=/path/to/chrome)`);
-  }
-  if (!fs.existsSync(path.join(ROOT, 'pkg/ruac_web_bg.wasm'))) {
-    throw new Error('pkg/ruac_web_bg.wasm is missing: run `make pkg` first');
-  }
-  if (!fs.existsSync(REFERENCE) || !fs.existsSync(SAM1_REFERENCE)) {
-    throw new Error(`${REFERENCE} is missing: run \`cargo test -p ruac-web --test native_reference\` first`);
-  }
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  ({ server, url: baseUrl } = await serve({ root: ROOT, port: 0, quiet: true }));
-  userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ruac-chromium-'));
-  // The flags that give a software WebGPU adapter (SwiftShader) here, and keep Chromium
-  // off the network (the machine's closed network refuses it otherwise).
-  context = await chromium.launchPersistentContext(userDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    acceptDownloads: true,
-    viewport: { width: 1280, height: 900 },
-  });
-});
-
-after(async () => {
-  await context?.close();
-  server?.close();
-  if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
-});
-
-/** The micro model most cases compare with (REFERENCE); `model: null` keeps the page's default. */
-const MICRO = 'web/models/ruac-micro.safetensors';
-
-/** Opens the demo and collects console errors and uncaught exceptions. */
-async function open(query, { model = MICRO } = {}) {
-  if (model) query = `${query}${query.includes('?') ? '&' : '?'}model=${encodeURIComponent(model)}`;
-  const page = await context.newPage();
-  const errors = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console.error: ${m.text()}`); });
-  page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
-  await page.goto(`${baseUrl}${query}`);
-  await page.waitForFunction(() => {
-    const el = document.querySelector('ruac-demo');
-    return el?.modelReady || (el && !el.shadowRoot.querySelector('[data-id=message]').hidden);
-  }, null, { timeout: SLOW });
-  if (!(await demo(page, (el) => el.modelReady))) {
-    throw new Error(`the model did not load: ${await shadowText(page, 'message')}`);
-  }
-  return { page, errors };
-}
-
-const demo = (page, f, arg) => page.evaluate(([src, a]) => new Function('el', 'arg', `return (${src})(el, arg)`)(document.querySelector('ruac-demo'), a), [f.toString(), arg]);
-const shadowText = (page, id) => page.locator(`ruac-demo [data-id=${id}]`).innerText();
-
-async function openImage(page, file) {
-  await demo(page, (el) => { el.encoded = false; });
-  await page.locator('ruac-demo input[data-id=file]').setInputFiles(file);
-  await page.waitForFunction(() => document.querySelector('ruac-demo').encoded, null, { timeout: SLOW });
-}
-
-/** Clicks the centre of image pixel (x, y) and waits for the new result. */
-async function clickPixel(page, x, y, opts = {}) {
-  const size = await demo(page, (el) => [el.current.width, el.current.height]);
-  const box = await page.locator('ruac-demo canvas[data-id=image]').boundingBox();
-  await demo(page, (el) => { el.result = null; });
-  await page.mouse.click(box.x + ((x + 0.5) * box.width) / size[0], box.y + ((y + 0.5) * box.height) / size[1], opts);
-  await page.waitForFunction(() => document.querySelector('ruac-demo').result, null, { timeout: SLOW });
-}
-
-async function result(page) {
-  return demo(page, (el) => {
-    const r = el.result;
-    return { ...r, masks: Array.from(r.masks), uncertainty: Array.from(r.uncertainty), iou: Array.from(r.iou) };
-  });
-}
-
-function maxAbs(a, b) {
-  assert.equal(a.length, b.length, 'array lengths differ');
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-
-function compareWithNative(r, tol, label, reference = REFERENCE) {
-  // A reference file, or an already parsed reference object.
-  const ref = typeof reference === 'string' ? JSON.parse(fs.readFileSync(reference, 'utf8')) : reference;
-  assert.deepEqual([r.k, r.height, r.width], [ref.k, ref.height, ref.width], `${label}: shape`);
-  const dm = maxAbs(r.masks, ref.masks);
-  const du = maxAbs(r.uncertainty, ref.uncertainty);
-  const di = maxAbs(r.iou, ref.iou);
-  console.log(`${label}: max abs error vs native: logits ${dm.toExponential(2)}, uncertainty ${du.toExponential(2)}, IoU ${di.toExponential(2)}`);
-  assert.ok(dm <= tol, `${label}: mask logits differ from native by ${dm} > ${tol}`);
-  assert.ok(du <= tol, `${label}: uncertainty differs from native by ${du} > ${tol}`);
-  assert.ok(di <= tol, `${label}: IoU differs from native by ${di} > ${tol}`);
-  assert.equal(r.mode, ref.mode);
-}
+before(() => launch([REFERENCE, SAM1_REFERENCE]));
+after(shutdown);
 
 async function theReferenceClick(page) {
   await openImage(page, path.join(FIXTURES, CASE.image));
@@ -270,7 +162,7 @@ test('image sources (gallery, drop, paste) and the model picker (disk, URL with 
   await page.waitForFunction(() => document.querySelector('ruac-demo').modelReady, null, { timeout: SLOW });
   assert.match(await shadowText(page, 'model'), /from-disk\.safetensors \(RUAC micro/);
   // A model from a URL: downloaded with a progress bar, then kept in the Cache API.
-  const url = `${baseUrl}web/models/ruac-micro.safetensors?copy=1`;
+  const url = `${env.baseUrl}web/models/ruac-micro.safetensors?copy=1`;
   await page.locator('ruac-demo select[data-id=modelPick]').selectOption('url');
   await page.locator('ruac-demo input[data-id=url]').fill(url);
   const phases = [];
@@ -294,23 +186,6 @@ test('image sources (gallery, drop, paste) and the model picker (disk, URL with 
   assert.deepEqual(errors, []);
   await page.close();
 });
-
-/** A PNG of w x h grey pixels (compresses to a few hundred kB even at 8000²). */
-function greyPng(w, h) {
-  const crcTable = new Int32Array(256).map((_, n) => { let c = n; for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1; return c; });
-  const crc = (buf) => { let c = -1; for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8); return (c ^ -1) >>> 0; };
-  const chunk = (type, data) => {
-    const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
-    const td = Buffer.concat([Buffer.from(type), data]);
-    const c = Buffer.alloc(4); c.writeUInt32BE(crc(td));
-    return Buffer.concat([len, td, c]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0); ihdr.writeUInt32BE(h, 4); ihdr[8] = 8; ihdr[9] = 0;
-  const row = Buffer.alloc(w + 1, 128); row[0] = 0;
-  const raw = Buffer.concat(Array.from({ length: h }, () => row));
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
-}
 
 test('bad input: not an image, 8000x8000, truncated and foreign weights; the page stays usable', { timeout: SLOW * 3 }, async () => {
   const { page, errors } = await open('?backend=cpu');

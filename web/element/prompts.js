@@ -1,0 +1,155 @@
+// <ruac-demo>'s prompts: the pointer on the stage (click, shift- or right-click, drag a box),
+// their history (undo, clear), their drawing over the image, and the predict request they
+// trigger. Prompt rules (limits, placement in the model's input, which masks to return) are
+// ruac-core's, applied in the worker; here a click only becomes image pixel coordinates.
+
+/** Pointer travel (CSS px) past which a press is a box drag, not a click. */
+const DRAG_PX = 5;
+
+/** Mixin: `promptsChanged`, `pushHistory`, `undo`, `clear`, `drawPrompts`, `toImage`,
+ * `predict`, `wirePrompts`. State on the element: `points` ([x, y, label]), `box`
+ * ([x0, y0, x1, y1] or null), `history`, `result`, `selected`; `busy`/`queued` serialise
+ * predict requests (the last prompts win). */
+export const Prompts = (Base) => class extends Base {
+  /** After the visitor edits prompts: on a stressed image, keep the prompts' positions on
+   * the original image in step (x + d(x), the warp's forward map), and drop the baseline,
+   * which was computed for other prompts. */
+  promptsChanged() {
+    if (this.stressed) {
+      const f = this.field;
+      const back = (x, y) => {
+        if (!f) return [x, y];
+        const i = Math.min(f.height - 1, Math.floor(y)) * f.width + Math.min(f.width - 1, Math.floor(x));
+        return [Math.min(f.width, Math.max(0, x + f.dx[i])), Math.min(f.height, Math.max(0, y + f.dy[i]))];
+      };
+      this.origPrompts = {
+        points: this.points.map(([x, y, l]) => [...back(x, y), l]),
+        box: this.box && [...back(this.box[0], this.box[1]), ...back(this.box[2], this.box[3])],
+      };
+      this.baseline = null;
+      this.$('sReport').textContent = 'Prompts changed on the stressed image: press "Original image" for a new baseline.';
+    }
+    this.drawPrompts();
+    if (this.points.length || this.box) this.predict(); else this.clearResult();
+  }
+
+  pushHistory() { this.history.push({ points: this.points.map((p) => [...p]), box: this.box && [...this.box] }); }
+
+  undo() {
+    const h = this.history.pop();
+    if (!h) return;
+    this.points = h.points;
+    this.box = h.box;
+    this.promptsChanged();
+  }
+
+  clear() {
+    if (!this.points.length && !this.box) return;
+    this.pushHistory();
+    this.points = [];
+    this.box = null;
+    this.promptsChanged();
+  }
+
+  drawPrompts() {
+    const svg = this.$('prompts');
+    const s = this.current ? Math.max(this.current.width, this.current.height) / 100 : 1;
+    let html = '';
+    if (this.box) {
+      const [x0, y0, x1, y1] = this.box;
+      html += `<rect x="${x0}" y="${y0}" width="${x1 - x0}" height="${y1 - y0}" fill="none" stroke="#ffd400" stroke-width="${0.4 * s}"/>`;
+    }
+    for (const [x, y, l] of this.points) {
+      html += `<circle cx="${x}" cy="${y}" r="${1.2 * s}" fill="${l ? '#2ecc40' : '#ff4136'}" stroke="white" stroke-width="${0.3 * s}"/>`;
+    }
+    if (this.dragBox) {
+      const [x0, y0, x1, y1] = this.dragBox;
+      html += `<rect x="${Math.min(x0, x1)}" y="${Math.min(y0, y1)}" width="${Math.abs(x1 - x0)}" height="${Math.abs(y1 - y0)}" fill="none" stroke="#ffd400" stroke-dasharray="${s}" stroke-width="${0.4 * s}"/>`;
+    }
+    svg.innerHTML = html;
+  }
+
+  /** Client coordinates to image pixel coordinates (continuous). */
+  toImage(ev) {
+    const r = this.$('image').getBoundingClientRect();
+    const x = ((ev.clientX - r.left) / r.width) * this.current.width;
+    const y = ((ev.clientY - r.top) / r.height) * this.current.height;
+    return [Math.min(this.current.width, Math.max(0, x)), Math.min(this.current.height, Math.max(0, y))];
+  }
+
+  async predict() {
+    if (!this.encoded) return;
+    if (this.busy) { this.queued = true; return; }
+    this.busy = true;
+    try {
+      do {
+        this.queued = false;
+        const args = {
+          points: this.points.flat(),
+          bbox: this.box ? this.box : [],
+          mode: this.$('mode').value,
+          samples: 20,
+          seed: 0,
+        };
+        const r = await this.call('predict', args);
+        this.setBackend(r);
+        this.$('tdec').textContent = `${r.ms.toFixed(0)} ms`;
+        this.result = r;
+        this.selected = r.best;
+        // On the unstressed image every result is the baseline the stress test compares to.
+        if (!this.stressed) this.baseline = r;
+        this.updateErrors();
+        this.render();
+        this.dispatchEvent(new CustomEvent('ruac-result', { detail: r }));
+      } while (this.queued);
+    } catch (e) {
+      this.showError(`Prediction failed: ${e.message}`);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** The stage's pointer, the buttons and the mode (shadow-root listeners, wired once). */
+  wirePrompts() {
+    const stage = this.$('stage');
+    stage.addEventListener('contextmenu', (e) => e.preventDefault());
+    stage.addEventListener('pointerdown', (e) => {
+      // Prompts made while the image is still encoding are kept; encode() runs them after.
+      if (!this.current) return;
+      stage.setPointerCapture(e.pointerId);
+      this.down = { at: this.toImage(e), cx: e.clientX, cy: e.clientY, neg: e.button === 2 || e.shiftKey };
+    });
+    stage.addEventListener('pointermove', (e) => {
+      this.hover(e);
+      if (!this.down) return;
+      if (Math.hypot(e.clientX - this.down.cx, e.clientY - this.down.cy) > DRAG_PX) {
+        this.dragBox = [...this.down.at, ...this.toImage(e)];
+        this.drawPrompts();
+      }
+    });
+    stage.addEventListener('pointerup', (e) => {
+      if (!this.down) return;
+      const d = this.down;
+      this.down = null;
+      this.dragBox = null;
+      this.pushHistory();
+      // New prompts on a stressed image have no unstressed counterpart to compare with.
+      this.errors = null;
+      if (Math.hypot(e.clientX - d.cx, e.clientY - d.cy) > DRAG_PX) {
+        const [x1, y1] = this.toImage(e);
+        const [x0, y0] = d.at;
+        this.box = [Math.min(x0, x1), Math.min(y0, y1), Math.max(x0, x1), Math.max(y0, y1)];
+      } else {
+        // The centre of the pixel clicked: what the visitor sees, and reproducible.
+        const x = Math.min(this.current.width - 1, Math.floor(d.at[0])) + 0.5;
+        const y = Math.min(this.current.height - 1, Math.floor(d.at[1])) + 0.5;
+        this.points.push([x, y, d.neg ? 0 : 1]);
+      }
+      this.promptsChanged();
+    });
+    stage.addEventListener('pointerleave', () => { this.$('tooltip').hidden = true; });
+    this.$('undo').onclick = () => this.undo();
+    this.$('clear').onclick = () => this.clear();
+    this.$('mode').addEventListener('change', () => { if (this.points.length || this.box) this.predict(); });
+  }
+};
