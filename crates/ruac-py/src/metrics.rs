@@ -209,6 +209,8 @@ fn ece(py: Python<'_>, prob: &Bound<'_, PyAny>, gt: &Bound<'_, PyAny>, n_bins: u
 /// four counts, ``pavpu``, ``p_accurate_given_certain`` and ``p_uncertain_given_inaccurate``.
 #[pyfunction]
 #[pyo3(signature = (pred, gt, uncertainty, uncertainty_threshold=std::f64::consts::LN_2 / 2.0, patch_size=4, accuracy_threshold=0.5, region=None))]
+// Each parameter is one of Python's keyword arguments (the signature above); PyO3 maps
+// keywords to parameters, so a struct cannot stand in for them here.
 #[allow(clippy::too_many_arguments)]
 fn pavpu<'py>(
     py: Python<'py>,

@@ -99,6 +99,8 @@ impl PyPredictor {
     /// uncertainty`` (``(C, H, W)`` float32, ``(C,)``, ``(C, L, L)``, ``(C, H, W)``; ``C`` is 3
     /// with ``multimask_output``, else 1).
     #[pyo3(signature = (point_coords=None, point_labels=None, r#box=None, mask_input=None, multimask_output=true, return_logits=false, uncertainty="mc", mc_samples=20, seed=0))]
+    // Each parameter is one of Python's keyword arguments (the signature above); PyO3 maps
+    // keywords to parameters, so a struct cannot stand in for them here.
     #[allow(clippy::too_many_arguments)]
     fn predict(
         &self,

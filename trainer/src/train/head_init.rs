@@ -18,7 +18,6 @@ use ruac_core::image_io::Preprocessing;
 use ruac_core::method::prompts::{sample_initial, InitialPrompt, PromptConfig};
 use ruac_core::model::mask_decoder::PixelHead;
 use ruac_core::predictor::BaseModel;
-use ruac_core::rng::Pcg32;
 
 use super::data::Stream;
 
@@ -84,19 +83,21 @@ pub fn ridge(x: &[f64], y: &[f64], n: usize, p: usize, q: usize, lambda: f64) ->
     Ok(w)
 }
 
-/// Fits the head of the RUAC model under `prefix` (e.g. `mask_decoder.`) to `plain`'s
-/// hypernetwork on `samples` training samples (indices far above any step's), and writes the
-/// head's tensors into `tensors`.
-#[allow(clippy::too_many_arguments)]
-pub fn fit(
-    plain: &BaseModel,
-    stream: &Stream,
-    prep: Preprocessing,
-    prompts: &PromptConfig,
-    samples: usize,
-    seed: u64,
-    tensors: &mut BTreeMap<String, Tensor>,
-) -> Result<FitReport> {
+/// What the head is fitted on: `plain`'s hypernetwork, on `samples` training samples of
+/// `stream` (indices far above any step's), prompted by boxes drawn as `prompts` says.
+pub struct HeadFit<'a> {
+    pub plain: &'a BaseModel,
+    pub stream: &'a Stream,
+    pub prep: Preprocessing,
+    pub prompts: &'a PromptConfig,
+    pub samples: usize,
+    pub seed: u64,
+}
+
+/// Fits the RUAC head found in `tensors` (under `mask_decoder.` or `sam_mask_decoder.`) to
+/// the hypernetwork of `f.plain` and writes the head's tensors into `tensors`.
+pub fn fit(f: &HeadFit<'_>, tensors: &mut BTreeMap<String, Tensor>) -> Result<FitReport> {
+    let HeadFit { plain, stream, prep, prompts, samples, seed } = *f;
     let PixelHead::Hypernetwork(mlps) = plain.pixel_head() else {
         bail!("model.head_init = \"hypernetwork\" needs a base with SAM's hypernetwork MLPs");
     };
@@ -115,7 +116,7 @@ pub fn fit(
     let (mut d, mut c) = (0, 0);
     for i in 0..samples {
         let index = (1u64 << 40) + i as u64;
-        let mut rng = Pcg32::new(seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut rng = ruac_core::method::train::sample_rng(seed, index);
         let (img, masks, _) = stream.sample(index, &mut rng)?;
         let x = Tensor::from_vec(prep.apply(&img, s), (1, 3, s, s), &Device::Cpu)?;
         let enc = plain.encode(&x)?;

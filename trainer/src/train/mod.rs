@@ -183,15 +183,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
         let plain = mcfg.build_plain(&Checkpoint::load(path)?).with_context(|| {
             format!("model.head_init = \"hypernetwork\": {} as a plain SAM model", path.display())
         })?;
-        let r = head_init::fit(
-            &plain,
-            &source,
+        let fit = head_init::HeadFit {
+            plain: &plain,
+            stream: &source,
             prep,
-            &cfg.loss.prompts,
-            cfg.model.head_init_samples,
-            cfg.train.seed,
-            &mut tensors,
-        )?;
+            prompts: &cfg.loss.prompts,
+            samples: cfg.model.head_init_samples,
+            seed: cfg.train.seed,
+        };
+        let r = head_init::fit(&fit, &mut tensors)?;
         eprintln!(
             "Bayesian head fitted to the hypernetwork on {} mask tokens: R² {:.3}, sign agreement {:.3}",
             r.tokens, r.r2, r.sign_agreement
