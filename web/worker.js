@@ -147,12 +147,14 @@ const ops = {
     await session.setImage(new Uint8Array(rgba), width, height);
     return { ms: performance.now() - t0, ...describe(session) };
   },
-  async predict({ points, bbox, mode, samples, seed }) {
+  async predict({ points, bbox, mode, multimask = 'auto', samples, seed }) {
     if (!session) throw new Error('no model loaded yet');
     session.setUncertainty(mode, samples, seed);
     const t0 = performance.now();
-    // Three candidates, except SAM 1 with a box: its single mask (what LiteMedSAM is trained for).
-    const p = await session.predict(new Float32Array(points), new Float32Array(bbox), multimaskFor(family, bbox.length === 4));
+    // `auto`: ruac-core's rule, three candidates except SAM 1 with a box (its single mask, what
+    // LiteMedSAM is trained for); `multi` and `single`: the visitor's choice.
+    const multi = multimask === 'auto' ? multimaskFor(family, bbox.length === 4) : multimask === 'multi';
+    const p = await session.predict(new Float32Array(points), new Float32Array(bbox), multi);
     const ms = performance.now() - t0;
     const r = {
       k: p.k, width: p.width, height: p.height, masks: p.masks(), uncertainty: p.uncertainty(),
