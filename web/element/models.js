@@ -19,7 +19,26 @@ export const MODELS = {
   /** RUAC's head trained on LiteMedSAM (docs/MODEL_CARD_LITE_MEDSAM.md), f16, about 20 MB,
    * fetched only when chosen. */
   'lite-medsam': { url: new URL('models/ruac-lite-medsam.safetensors', WEB).href, cacheFirst: true },
+  // Hub presets: fetched from `<hub>/<repo>/resolve/main/<file>` (the `hub` attribute or
+  // `?hub=`, default HUB), kept in the Cache API; `size` in bytes where exact (`about`:
+  // shown only: Meta's parameter counts × 4 bytes, f32), `sha256` checked where this table has
+  // it (the RUAC release's; none for Meta's files yet).
+  'ruac-sam2.1-hiera-bplus': {
+    hub: { repo: 'HongyouZhou/ruac-sam2.1-hiera-bplus', file: 'model.safetensors' }, source: 'RUAC release',
+    label: 'RUAC on SAM 2.1 Hiera B+ (the released model)', size: 330_844_812,
+    sha256: '678dae09c6834504d20e825793d8270f83dbc1c3c2d542ce843247d7154b46e4',
+  },
+  'sam2.1-hiera-tiny': { hub: { repo: 'facebook/sam2.1-hiera-tiny', file: 'sam2.1_hiera_tiny.pt' }, source: 'Meta', label: 'SAM 2.1 Hiera tiny', about: 156e6 },
+  'sam2.1-hiera-small': { hub: { repo: 'facebook/sam2.1-hiera-small', file: 'sam2.1_hiera_small.pt' }, source: 'Meta', label: 'SAM 2.1 Hiera small', about: 184e6 },
+  'sam2.1-hiera-base-plus': { hub: { repo: 'facebook/sam2.1-hiera-base-plus', file: 'sam2.1_hiera_base_plus.pt' }, source: 'Meta', label: 'SAM 2.1 Hiera base+', about: 323e6 },
+  'sam2.1-hiera-large': { hub: { repo: 'facebook/sam2.1-hiera-large', file: 'sam2.1_hiera_large.pt' }, source: 'Meta', label: 'SAM 2.1 Hiera large', about: 898e6 },
 };
+
+/** The Hugging Face hub; the `hub` attribute or `?hub=` points elsewhere (a mirror, a test). */
+export const HUB = 'https://huggingface.co';
+
+/** "331 MB" (exact size) or "about 156 MB". */
+const sizeText = (m) => (m.size ? `${(m.size / 1e6).toFixed(0)} MB` : m.about ? `about ${(m.about / 1e6).toFixed(0)} MB` : 'size unknown');
 
 /** Mixin: `modelUrl`, `modelSourceFor`, `loadModelUrl`, `loadSource`, `refreshCached`,
  * `wireModels`. State on the element: `modelReady`, `modelInfo`, `modelSource` (what the
@@ -32,10 +51,20 @@ export const Models = (Base) => class extends Base {
     return this.modelSourceFor(m || 'default');
   }
 
-  /** A name of MODELS, else a URL relative to the page, as a `{kind: 'url'}` source. */
+  hubBase() {
+    const h = new URLSearchParams(location.search).get('hub') || this.getAttribute('hub') || HUB;
+    return new URL(h, document.baseURI).href.replace(/\/+$/, '');
+  }
+
+  /** A name of MODELS, else a URL relative to the page, as a `{kind: 'url'}` source (a hub
+   * preset's with its `size` and `sha256`, which the worker checks). */
   modelSourceFor(nameOrUrl) {
     const key = String(nameOrUrl).trim();
     const known = Object.hasOwn(MODELS, key) ? MODELS[key] : null;
+    if (known?.hub) {
+      const url = `${this.hubBase()}/${known.hub.repo}/resolve/main/${known.hub.file}`;
+      return { kind: 'url', url, cacheFirst: true, size: known.size || 0, sha256: known.sha256 || null, name: key };
+    }
     if (known) return { kind: 'url', url: known.url, cacheFirst: known.cacheFirst };
     let url;
     try { url = new URL(key, document.baseURI).href; } catch { throw new Error(`${key} is neither a model name (${Object.keys(MODELS).join(', ')}) nor a URL.`); }
@@ -89,7 +118,7 @@ export const Models = (Base) => class extends Base {
       this.modelReady = !!this.modelInfo;
       this.modelLoading = false;
       // Say which file, where the reason does not (a file that parses but is no SAM model).
-      const name = source.kind === 'file' ? source.file.name : decodeURIComponent(new URL(source.url).pathname.split('/').pop());
+      const name = source.kind === 'file' ? source.file.name : source.name || decodeURIComponent(new URL(source.url).pathname.split('/').pop());
       const text = `Could not load the model: ${!name || e.message.includes(name) ? '' : `${name}: `}${e.message}`;
       this.showError(text);
       return { error: text };
@@ -122,8 +151,22 @@ export const Models = (Base) => class extends Base {
     } catch { /* the cache is optional */ }
   }
 
+  /** The hub presets in the picker, by name, size and source (MODELS as it is now). */
+  fillHubPresets() {
+    const group = this.$('hubPresets');
+    group.textContent = '';
+    for (const [name, m] of Object.entries(MODELS)) {
+      if (!m.hub) continue;
+      const o = document.createElement('option');
+      o.value = name;
+      o.textContent = `${m.label} · ${sizeText(m)} · ${m.source}: ${m.hub.repo}`;
+      group.append(o);
+    }
+  }
+
   /** The picker, the file chooser and the URL field (shadow-root listeners, wired once). */
   wireModels() {
+    this.fillHubPresets();
     const pick = this.$('modelPick');
     pick.addEventListener('change', () => {
       this.$('urlRow').hidden = pick.value !== 'url';

@@ -95,6 +95,7 @@ export const TEMPLATE = `
             <option value="default">Embedded default: RUAC on LiteMedSAM for photos (clicks and boxes)</option>
             <option value="micro">Synthetic shapes: ruac-micro (a toy trained on procedural scenes)</option>
             <option value="lite-medsam">Medical and microscopy: RUAC on LiteMedSAM (20 MB, box prompts)</option>
+            <optgroup label="From the Hugging Face hub (SAM 2.1 family, 1024 px)" data-id="hubPresets"></optgroup>
             <option value="file">A .safetensors / .pth file from disk…</option>
             <option value="url">A .safetensors / .pth file from a URL…</option>
           </select>
