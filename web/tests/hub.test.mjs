@@ -39,7 +39,7 @@ before(async () => {
     if (variant === 'ok' || variant === 'badhash' || variant === 'nocors') {
       res.writeHead(200, { ...cors, ...type, 'content-length': MODEL.length });
       res.end(MODEL);
-    } else if (variant === 'chunked') {
+    } else if (variant === 'chunked' || variant === 'plain') {
       res.writeHead(200, { ...cors, ...type }); // no Content-Length: chunked
       for (let i = 0; i < MODEL.length; i += 65536) res.write(MODEL.subarray(i, i + 65536));
       res.end();
@@ -73,6 +73,7 @@ const PRESETS = Object.fromEntries([
   ['cut', { size: MODEL.length, sha256: SHA }],
   ['badhash', { size: MODEL.length, sha256: '0'.repeat(64) }],
   ['nocors', { size: MODEL.length, sha256: SHA }],
+  ['plain', {}], // neither size nor hash published
 ].map(([v, m]) => [`test-${v}`, { hub: { repo: 'test/micro', file: `${v}.safetensors` }, source: 'test', label: `micro (${v})`, ...m }]));
 
 async function openWithHub() {
@@ -141,6 +142,11 @@ test('hub download: redirect and CORS, progress with and without Content-Length,
   seen = await phases(page);
   assert.ok(seen.some((t) => t.startsWith('downloading: ') && t.endsWith(` / ${mb} MB`)), `progress without Content-Length: ${seen}`);
   assert.match(await shadowText(page, 'model'), /^chunked\.safetensors \(RUAC micro/);
+  // Neither Content-Length nor a published size: the megabytes so far, no check.
+  assert.equal(await tryLoad(page, 'test-plain'), null);
+  seen = await phases(page);
+  assert.ok(seen.some((t) => /^downloading: \d+\.\d MB$/.test(t)) && !seen.includes('checking the SHA-256…'), `progress without any size: ${seen}`);
+  assert.match(await shadowText(page, 'model'), /^plain\.safetensors \(RUAC micro/);
   assert.deepEqual(unexpected(errors), []);
 });
 
