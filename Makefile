@@ -89,7 +89,9 @@ node_modules: package.json package-lock.json
 	@touch node_modules
 
 # The demo in headless Chromium (Debian's; CHROMIUM=... to use another): page, model,
-# clicks compared with the native reference, bad input, WebGPU and the CPU fallback; then a
+# clicks compared with the native reference, bad input, WebGPU and the CPU fallback; the
+# page opening ready, its shortcuts and the element's attributes, events and API; the hub
+# presets' download path against a local imitation of the hub; then a
 # long session (memory over 200 clicks, 20 embed/remove cycles, 50 malformed files, a worker
 # dying mid-request; under a minute on the micro model).
 # The native numbers the page must reproduce (written by a ruac-web test, which
@@ -107,7 +109,7 @@ test-server:
 	node --test web/tests/serve.test.mjs
 
 test-browser: pkg node_modules $(REFERENCE) $(REFERENCE_SAM1) $(REFERENCE_PHOTO)
-	CARGO_TARGET_DIR=$(TARGET_DIR) node --test --test-concurrency=1 web/tests/browser.test.mjs web/tests/long-session.test.mjs
+	CARGO_TARGET_DIR=$(TARGET_DIR) node --test --test-concurrency=1 web/tests/browser.test.mjs web/tests/page.test.mjs web/tests/hub.test.mjs web/tests/long-session.test.mjs
 
 # The wasm API on its own: wasm-bindgen-test in headless Chromium through Debian's
 # chromedriver (crates/ruac-web/webdriver.json has the flags). Release, to reuse pkg's

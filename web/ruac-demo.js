@@ -3,10 +3,12 @@
 //   <script type="module" src="web/ruac-demo.js"></script>
 //   <ruac-demo model="web/models/ruac-photo.safetensors" backend="auto"></ruac-demo>
 //
-// Attributes: `model` (a URL; the page's `?model=` overrides it), `backend` (`auto`,
-// `webgpu`, `cpu`; `?backend=` overrides it). Events: `ruac-model`, `ruac-encoded`,
-// `ruac-result` (detail: the worker's answer), `ruac-error` (detail: the message shown),
-// `ruac-worker-restart` (detail: why the worker stopped).
+// Attributes (observed: a change reloads): `model` (a name of MODELS or a URL; the page's
+// `?model=` overrides it on connect), `backend` (`auto`, `webgpu`, `cpu`; `?backend=`
+// overrides it), `sample` (the photo it opens with; `none`: start empty). Events (bubbling,
+// composed; README.md lists their payloads): `ruac-model`, `ruac-encoded`, `ruac-ready`,
+// `ruac-result`, `ruac-error`, `ruac-worker-restart`. API: `loadModel`, `setImage`,
+// `predict` (below, "public API").
 //
 // This file is the element itself: its lifecycle, the status line, and the model worker
 // (started on connect, restarted when it dies, terminated on disconnect). Its parts are
@@ -25,8 +27,8 @@ import { Stress } from './element/stress.js';
 const MAX_RESTARTS = 3;
 const RESTART_WINDOW_MS = 60_000;
 
-class RuacDemo extends Stress(View(Prompts(Images(Models(HTMLElement))))) {
-  static get observedAttributes() { return ['model']; }
+export class RuacDemo extends Stress(View(Prompts(Images(Models(HTMLElement))))) {
+  static get observedAttributes() { return ['model', 'backend']; }
 
   constructor() {
     super();
@@ -60,8 +62,7 @@ class RuacDemo extends Stress(View(Prompts(Images(Models(HTMLElement))))) {
 
   connectedCallback() {
     if (this.client.running) return; // moved within the page: nothing to redo
-    const params = new URLSearchParams(location.search);
-    this.backendPref = params.get('backend') || this.getAttribute('backend') || 'auto';
+    this.backendPref = this.backendWanted();
     // Listeners outside the shadow root (window, document) go with `connected`.
     this.connected = new AbortController();
     window.addEventListener('paste', (e) => this.onPaste(e), { signal: this.connected.signal });
@@ -81,13 +82,50 @@ class RuacDemo extends Stress(View(Prompts(Images(Models(HTMLElement))))) {
     this.client.stop('the demo was removed from the page');
     this.modelReady = false;
     this.encoded = false;
+    this.updateState();
   }
 
+  backendWanted() {
+    return new URLSearchParams(location.search).get('backend') || this.getAttribute('backend') || 'auto';
+  }
+
+  /** Before connect the attributes are read by connectedCallback; after, a changed `model`
+   * loads that model (the attribute wins over `?model=` now: it was set on purpose), a
+   * changed `backend` loads the current model again on the new backend. */
   attributeChangedCallback(name, old, value) {
-    if (name === 'model' && old !== null && old !== value && this.client.running) this.loadModelUrl(this.modelUrl(), false);
+    if (old === value || !this.client.running || !this.started) return;
+    if (name === 'model') {
+      let source;
+      try { source = this.modelSourceFor(value || 'default'); } catch (e) { this.showError(e.message); return; }
+      this.loadSource(source);
+    }
+    if (name === 'backend') {
+      const pref = this.backendWanted();
+      if (pref === this.backendPref) return;
+      this.backendPref = pref;
+      if (this.modelSource) this.loadSource(this.modelSource);
+    }
   }
 
   call(op, args = {}, transfer = []) { return this.client.call(op, args, transfer); }
+
+  /** Every event bubbles and crosses shadow roots, so a page can listen on a container. */
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
+  }
+
+  /** The status line: what the element waits for, or that it is ready for prompts. */
+  updateState() {
+    const text = !this.client.running ? 'stopped'
+      : this.modelLoading ? 'loading the model…'
+      : !this.modelReady ? 'no model: choose one below'
+      : !this.current ? 'ready: open an image'
+      : !this.encoded ? 'encoding the image…'
+      : 'ready';
+    this.$('state').textContent = text;
+    this.ready = text === 'ready';
+  }
+
 
   // ---- status ----
   progress(phase, loaded = 0, total = 0) {
@@ -104,7 +142,7 @@ class RuacDemo extends Stress(View(Prompts(Images(Models(HTMLElement))))) {
     m.hidden = false;
     m.className = 'message error';
     m.textContent = text;
-    this.dispatchEvent(new CustomEvent('ruac-error', { detail: text }));
+    this.emit('ruac-error', text);
   }
   showNote(text) {
     if (!text) return;
@@ -133,8 +171,18 @@ class RuacDemo extends Stress(View(Prompts(Images(Models(HTMLElement))))) {
       return;
     }
     this.fillGallery();
+    this.started = true;
+    // The sample photo downloads and decodes while the model loads; it is encoded once both
+    // are there, so the page opens ready.
+    const sample = this.loadSample();
     // Connected again after a removal: the model it had, else the attribute's.
-    await (this.modelSource ? this.loadModel(this.modelSource) : this.loadModelUrl(this.modelUrl(), false));
+    let source = this.modelSource;
+    if (!source) {
+      try { source = this.modelUrl(); } catch (e) { this.showError(e.message); this.startDone = true; return; }
+    }
+    await this.loadSource(source);
+    await sample;
+    this.startDone = true; // the model loaded (or failed) and the sample encoded (or not)
     this.refreshCached();
   }
 
@@ -145,6 +193,7 @@ class RuacDemo extends Stress(View(Prompts(Images(Models(HTMLElement))))) {
     if (!this.isConnected) return;
     this.modelReady = false;
     this.encoded = false;
+    this.updateState();
     if (!answered) {
       this.showError(`The model worker failed to start (${reason}; is pkg/ built? run make demo).`);
       return;
@@ -157,7 +206,7 @@ class RuacDemo extends Stress(View(Prompts(Images(Models(HTMLElement))))) {
       return;
     }
     this.restarts.push(now);
-    this.dispatchEvent(new CustomEvent('ruac-worker-restart', { detail: reason }));
+    this.emit('ruac-worker-restart', reason);
     this.modelInfo = null; // the new worker holds no model: nothing to keep on failure
     this.client.start();
     try {
@@ -166,8 +215,71 @@ class RuacDemo extends Stress(View(Prompts(Images(Models(HTMLElement))))) {
       return; // died again: its own workerDied reports it
     }
     if (!this.modelSource) return;
-    await this.loadModel(this.modelSource);
+    await this.loadSource(this.modelSource);
     if (this.modelReady) this.showNote(`The model worker stopped (${reason}) and was restarted; the model and the image were loaded again.`);
+  }
+
+  // ---- public API (README.md, "Embed it") ----
+  /** Waits for the model load and the encoding in flight, if any. */
+  async settled() {
+    while (this.loading || this.encoding) await (this.loading || this.encoding);
+  }
+
+  /** Loads a model: a name of MODELS, a URL (relative to the page), or a File/Blob. Resolves
+   * to `{backend, isGpu, info, cached}`; rejects with the message the element shows. */
+  async loadModel(model) {
+    if (!this.client.running) throw new Error('<ruac-demo> is not connected to a document');
+    let source;
+    if (model instanceof Blob) {
+      const file = model instanceof File ? model : new File([model], 'model.safetensors');
+      source = { kind: 'file', file, cacheKey: new URL(`ruac-local-models/${encodeURIComponent(file.name)}`, WEB).href };
+    } else source = this.modelSourceFor(model instanceof URL ? model.href : model);
+    const r = await this.loadSource(source);
+    if (r.error) throw new Error(r.error);
+    await this.settled();
+    return r;
+  }
+
+  /** Shows and encodes an image: a URL (string or URL), a Blob/File, an ImageBitmap, an
+   * <img>, a canvas or ImageData. Resolves to `{width, height}` once it is encoded (or, with
+   * no model yet, once shown); rejects with the message the element shows. */
+  async setImage(src) {
+    let source = src, name = 'the image';
+    if (typeof src === 'string' || src instanceof URL) {
+      const url = new URL(src, document.baseURI);
+      name = decodeURIComponent(url.pathname.split('/').pop()) || url.href;
+      let r;
+      try { r = await fetch(url); } catch (e) { r = { ok: false, status: e.message }; }
+      if (!r.ok) { const text = `Could not load the image ${name}: HTTP ${r.status}`; this.showError(text); throw new Error(text); }
+      source = await r.blob();
+    } else if (src instanceof File) name = src.name;
+    const error = await this.openBlob(source, name);
+    if (error) throw new Error(error);
+    await this.settled();
+    return { width: this.current.width, height: this.current.height };
+  }
+
+  /** `predict({points: [[x, y, label]], box: [x0, y0, x1, y1]})` (image pixels, label 1
+   * positive, 0 negative) replaces the prompts and resolves to the result (`el.result`: k,
+   * width, height, masks, uncertainty, iou, best, mode, unit, maxValue, ...); rejects with
+   * the message shown. Without an argument: runs the current prompts (the UI's path). */
+  async predict(prompt) {
+    if (prompt === undefined) return super.predict();
+    const { points = [], box = null } = prompt || {};
+    const ok = Array.isArray(points) && points.every((p) => Array.isArray(p) && p.length >= 2 && p.length <= 3)
+      && (box === null || (Array.isArray(box) && box.length === 4));
+    if (!ok) throw new TypeError('predict({points: [[x, y, label], ...], box: [x0, y0, x1, y1]}): points are [x, y] or [x, y, label], the box four numbers');
+    await this.settled();
+    if (!this.current) throw new Error('no image yet: call setImage first');
+    if (!this.encoded) throw new Error(this.modelReady ? 'the image could not be encoded' : 'no model loaded');
+    this.pushHistory();
+    this.points = points.map(([x, y, l = 1]) => [Number(x), Number(y), l ? 1 : 0]);
+    this.box = box && box.map(Number);
+    this.errors = null;
+    this.drawPrompts();
+    const r = await super.predict();
+    if (r.error) throw new Error(r.error);
+    return r.result;
   }
 
   // ---- test hooks (web/tests/) ----
@@ -180,4 +292,5 @@ class RuacDemo extends Stress(View(Prompts(Images(Models(HTMLElement))))) {
   workerMemory() { return this.call('memory'); }
 }
 
-customElements.define('ruac-demo', RuacDemo);
+// Loaded twice (two copies of the script, or the module under two URLs): the first stays.
+if (!customElements.get('ruac-demo')) customElements.define('ruac-demo', RuacDemo);

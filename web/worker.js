@@ -15,24 +15,50 @@ function post(msg, transfer = []) {
   self.postMessage(msg, transfer);
 }
 
-/** Reads a Response body with progress reports. */
-async function readWithProgress(id, response, label) {
-  const total = Number(response.headers.get('content-length')) || 0;
+const MB = (b) => `${(b / 1048576).toFixed(1)} MB`;
+
+/** Reads a Response body with progress reports. `size`: the bytes expected where known (a
+ * hub preset's published size), for the progress bar when the server sends no length and to
+ * tell a cut transfer from a complete one. */
+async function readWithProgress(id, response, label, url, size = 0) {
+  const length = Number(response.headers.get('content-length')) || 0;
+  const total = length || size;
   if (!response.body) return new Uint8Array(await response.arrayBuffer());
   const reader = response.body.getReader();
   const chunks = [];
   let loaded = 0;
   for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    loaded += value.length;
+    let step;
+    try {
+      step = await reader.read();
+    } catch (e) {
+      throw new Error(`the download from ${url} was interrupted after ${MB(loaded)}${total ? ` of ${MB(total)}` : ''} (${message(e)}); nothing was kept, try again`);
+    }
+    if (step.done) break;
+    chunks.push(step.value);
+    loaded += step.value.length;
     post({ op: 'progress', id, loaded, total, phase: label });
   }
-  const out = new Uint8Array(loaded);
+  const expected = length || size;
+  if (expected && loaded !== expected) {
+    throw new Error(`the download from ${url} ended after ${loaded} bytes, ${expected} expected (an interrupted transfer); nothing was kept, try again`);
+  }
+  let out;
+  try {
+    out = new Uint8Array(loaded);
+  } catch (e) {
+    throw new Error(`not enough memory in this tab to hold the ${MB(loaded)} model (${message(e)}); close other tabs or choose a smaller model`);
+  }
   let off = 0;
   for (const c of chunks) { out.set(c, off); off += c.length; }
   return out;
+}
+
+/** Lower-case hex SHA-256 (SubtleCrypto: a secure context, as WebGPU needs too). */
+async function sha256Hex(bytes) {
+  if (!self.crypto?.subtle) throw new Error('this page is not a secure context (https or localhost), so the SHA-256 check cannot run');
+  const d = new Uint8Array(await self.crypto.subtle.digest('SHA-256', bytes));
+  return Array.from(d, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 async function openCache() {
@@ -44,22 +70,29 @@ async function openCache() {
  * read from there next time; the embedded default is fetched fresh (so a replaced file is
  * seen) and the cached copy serves only when the network fails (offline).
  */
-async function fetchModel(id, url, cacheFirst) {
+async function fetchModel(id, url, cacheFirst, { size = 0, sha256 = null } = {}) {
   const cache = await openCache();
   if (cache && cacheFirst) {
     const hit = await cache.match(url);
-    if (hit) return { bytes: await readWithProgress(id, hit, 'from cache'), cached: true };
+    if (hit) return { bytes: await readWithProgress(id, hit, 'from cache', url), cached: true };
   }
   let response;
   try {
     response = await fetch(url);
   } catch (e) {
     const hit = cache && await cache.match(url);
-    if (hit) return { bytes: await readWithProgress(id, hit, 'from cache (offline)'), cached: true };
-    throw new Error(`cannot download the model from ${url}: ${e.message}`);
+    if (hit) return { bytes: await readWithProgress(id, hit, 'from cache (offline)', url), cached: true };
+    throw new Error(`cannot download the model from ${url}: ${e.message} (offline, or the server does not let this page read the file: no CORS headers)`);
   }
   if (!response.ok) throw new Error(`cannot download the model from ${url}: HTTP ${response.status} ${response.statusText}`);
-  const bytes = await readWithProgress(id, response, 'downloading');
+  const bytes = await readWithProgress(id, response, 'downloading', url, size);
+  if (sha256) {
+    post({ op: 'progress', id, loaded: 0, total: 0, phase: 'checking the SHA-256' });
+    const got = await sha256Hex(bytes);
+    if (got !== sha256.toLowerCase()) {
+      throw new Error(`the file from ${url} does not match its published SHA-256 (expected ${sha256}, got ${got}): a corrupted or altered download; it was not kept`);
+    }
+  }
   if (cache) {
     try {
       await cache.put(url, new Response(bytes, { headers: { 'content-type': 'application/octet-stream', 'content-length': String(bytes.length) } }));
@@ -112,7 +145,7 @@ const ops = {
   async load({ id, source, backend }) {
     let bytes, name, cached = false;
     if (source.kind === 'url') {
-      ({ bytes, cached } = await fetchModel(id, source.url, source.cacheFirst));
+      ({ bytes, cached } = await fetchModel(id, source.url, source.cacheFirst, source));
       name = decodeURIComponent(new URL(source.url).pathname.split('/').pop() || source.url);
     } else {
       bytes = new Uint8Array(source.bytes);
@@ -120,7 +153,15 @@ const ops = {
     }
     post({ op: 'progress', id, loaded: 0, total: 0, phase: 'building the model' });
     const choice = await resolveBackend(backend);
-    const s = await Session.create(bytes, name, choice.backend);
+    let s;
+    try {
+      s = await Session.create(bytes, name, choice.backend);
+    } catch (e) {
+      // Out of memory: say so (a wasm trap keeps its type, so the worker is still replaced).
+      if (!/memory|alloc|capacity/i.test(message(e))) throw e;
+      const Err = e instanceof Error ? e.constructor : Error;
+      throw new Err(`${message(e)}: not enough memory to build this ${MB(bytes.length)} model in the browser (a wasm module has at most 4 GB); choose a smaller one`);
+    }
     if (session) session.free();
     session = s;
     // A file from disk is kept in the Cache API once it has loaded (a refused file is not).
@@ -147,12 +188,14 @@ const ops = {
     await session.setImage(new Uint8Array(rgba), width, height);
     return { ms: performance.now() - t0, ...describe(session) };
   },
-  async predict({ points, bbox, mode, samples, seed }) {
+  async predict({ points, bbox, mode, multimask = 'auto', samples, seed }) {
     if (!session) throw new Error('no model loaded yet');
     session.setUncertainty(mode, samples, seed);
     const t0 = performance.now();
-    // Three candidates, except SAM 1 with a box: its single mask (what LiteMedSAM is trained for).
-    const p = await session.predict(new Float32Array(points), new Float32Array(bbox), multimaskFor(family, bbox.length === 4));
+    // `auto`: ruac-core's rule, three candidates except SAM 1 with a box (its single mask, what
+    // LiteMedSAM is trained for); `multi` and `single`: the visitor's choice.
+    const multi = multimask === 'auto' ? multimaskFor(family, bbox.length === 4) : multimask === 'multi';
+    const p = await session.predict(new Float32Array(points), new Float32Array(bbox), multi);
     const ms = performance.now() - t0;
     const r = {
       k: p.k, width: p.width, height: p.height, masks: p.masks(), uncertainty: p.uncertainty(),

@@ -12,10 +12,35 @@ const GALLERY = [
   ['retina.jpg', 'Retina, fundus photograph (for the LiteMedSAM model)'],
 ];
 
-/** Mixin: `fillGallery`, `openBlob`, `setCurrent`, `encode`, `wireImages`, `onPaste`.
- * State on the element: `original` (ImageData as loaded), `current` (what the model sees,
- * after a stress test), `encoded` (the worker holds `current`'s features). */
+/** The photo the element opens with (the `sample` attribute or `?sample=` overrides it;
+ * `none`: start empty). */
+export const SAMPLE = new URL('gallery/chelsea.jpg', WEB).href;
+
+/** Mixin: `fillGallery`, `loadSample`, `openBlob`, `setCurrent`, `encode`, `wireImages`,
+ * `onPaste`. State on the element: `original` (ImageData as loaded), `current` (what the
+ * model sees, after a stress test), `encoded` (the worker holds `current`'s features),
+ * `opened` (images opened so far: a later one wins over an earlier one still decoding),
+ * `encoding` (the encode in flight). */
 export const Images = (Base) => class extends Base {
+  /** Opens the sample photo unless an image was opened meanwhile (or is already there).
+   * The page's `?sample=` overrides the attribute, as `?model=` does. */
+  async loadSample() {
+    const attr = new URLSearchParams(location.search).get('sample') || this.getAttribute('sample');
+    if (attr === 'none' || this.original) return;
+    const url = attr ? new URL(attr, document.baseURI).href : SAMPLE;
+    const seq = this.opened || 0;
+    const name = decodeURIComponent(new URL(url).pathname.split('/').pop());
+    try {
+      const r = await fetch(url);
+      if (!r.ok) throw new Error(`HTTP ${r.status}`);
+      const blob = await r.blob();
+      if ((this.opened || 0) !== seq) return; // the visitor was quicker
+      await this.openBlob(blob, name);
+    } catch (e) {
+      if (this.isConnected) this.showError(`Could not load the sample ${name}: ${e.message}`);
+    }
+  }
+
   fillGallery() {
     const g = this.$('gallery');
     if (g.childElementCount) return; // an element connected again keeps its gallery
@@ -39,15 +64,20 @@ export const Images = (Base) => class extends Base {
     }
   }
 
-  /** Every image source ends here: a refused file leaves the previous image in place. */
+  /** Every image source ends here: a refused file leaves the previous image in place; of two
+   * images opened in quick succession the later one stays. Resolves to null, or to the
+   * message shown. `blob`: anything createImageBitmap takes (Blob, ImageBitmap, img, canvas,
+   * ImageData). */
   async openBlob(blob, name) {
+    const seq = this.opened = (this.opened || 0) + 1;
     let decoded;
     try {
       decoded = await decodeImage(blob, name);
     } catch (e) {
-      this.showError(e.message);
-      return;
+      if (seq === this.opened) this.showError(e.message);
+      return e.message;
     }
+    if (seq !== this.opened) return null; // a later image replaced this one
     this.clearMessage();
     this.showNote(decoded.note);
     this.original = decoded.image;
@@ -58,6 +88,7 @@ export const Images = (Base) => class extends Base {
     this.errors = null;
     this.$('sReport').textContent = '';
     await this.setCurrent(decoded.image, true);
+    return null;
   }
 
   async setCurrent(image, resetPrompts) {
@@ -81,23 +112,37 @@ export const Images = (Base) => class extends Base {
     await this.encode();
   }
 
-  async encode() {
-    if (!this.modelReady || !this.current) return;
+  encode() {
+    const p = this.encodeNow();
+    this.encoding = p;
+    p.finally(() => { if (this.encoding === p) this.encoding = null; });
+    return p;
+  }
+
+  async encodeNow() {
+    if (!this.modelReady || !this.current) { this.updateState(); return; }
     this.progress('encoding the image');
     this.encoded = false;
+    this.updateState();
+    // Only the latest encode may declare the element encoded (an image replaced while its
+    // predecessor was encoding; the worker answers in order).
+    const gen = this.encodeGen = (this.encodeGen || 0) + 1;
     try {
       const img = this.current;
       const rgba = new Uint8Array(img.data); // a copy: the canvas keeps its own
       const r = await this.call('setImage', { rgba: rgba.buffer, width: img.width, height: img.height }, [rgba.buffer]);
+      if (gen !== this.encodeGen) return;
       this.setBackend(r);
       this.$('tenc').textContent = `${r.ms.toFixed(0)} ms`;
       this.encoded = true;
-      this.dispatchEvent(new CustomEvent('ruac-encoded', { detail: r }));
+      this.updateState();
+      this.emit('ruac-encoded', r);
+      this.emit('ruac-ready', { model: this.modelInfo, width: img.width, height: img.height });
       if (this.points.length || this.box) await this.predict();
     } catch (e) {
-      this.showError(`Could not encode the image: ${e.message}`);
+      if (gen === this.encodeGen) this.showError(`Could not encode the image: ${e.message}`);
     } finally {
-      this.done();
+      if (gen === this.encodeGen) { this.updateState(); this.done(); }
     }
   }
 

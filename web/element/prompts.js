@@ -7,9 +7,10 @@
 const DRAG_PX = 5;
 
 /** Mixin: `promptsChanged`, `pushHistory`, `undo`, `clear`, `drawPrompts`, `toImage`,
- * `predict`, `wirePrompts`. State on the element: `points` ([x, y, label]), `box`
- * ([x0, y0, x1, y1] or null), `history`, `result`, `selected`; `busy`/`queued` serialise
- * predict requests (the last prompts win). */
+ * `predict`, `nextCandidate`, `toggleHeat`, `onKey`, `wirePrompts`. State on the element:
+ * `points` ([x, y, label]), `box` ([x0, y0, x1, y1] or null), `history`, `result`,
+ * `selected`; `busy`/`queued` serialise predict requests (the last prompts win),
+ * `predicting` is the run in flight. */
 export const Prompts = (Base) => class extends Base {
   /** After the visitor edits prompts: on a stressed image, keep the prompts' positions on
    * the original image in step (x + d(x), the warp's forward map), and drop the baseline,
@@ -59,8 +60,16 @@ export const Prompts = (Base) => class extends Base {
       const [x0, y0, x1, y1] = this.box;
       html += `<rect x="${x0}" y="${y0}" width="${x1 - x0}" height="${y1 - y0}" fill="none" stroke="#ffd400" stroke-width="${0.4 * s}"/>`;
     }
+    // Positive: a filled green disc; negative: a red ring with a cross (shape, not only colour).
     for (const [x, y, l] of this.points) {
-      html += `<circle cx="${x}" cy="${y}" r="${1.2 * s}" fill="${l ? '#2ecc40' : '#ff4136'}" stroke="white" stroke-width="${0.3 * s}"/>`;
+      if (l) {
+        html += `<circle class="pt pos" data-label="1" cx="${x}" cy="${y}" r="${1.2 * s}" fill="#2ecc40" stroke="white" stroke-width="${0.3 * s}"/>`;
+      } else {
+        const r = 1.2 * s, d = 0.7 * s;
+        html += `<g class="pt neg" data-label="0" stroke-width="${0.45 * s}" fill="none">` +
+          `<circle cx="${x}" cy="${y}" r="${r}" stroke="white" stroke-width="${0.9 * s}"/><circle cx="${x}" cy="${y}" r="${r}" stroke="#ff4136"/>` +
+          `<path d="M${x - d} ${y - d}L${x + d} ${y + d}M${x - d} ${y + d}L${x + d} ${y - d}" stroke="#ff4136"/></g>`;
+      }
     }
     if (this.dragBox) {
       const [x0, y0, x1, y1] = this.dragBox;
@@ -77,10 +86,17 @@ export const Prompts = (Base) => class extends Base {
     return [Math.min(this.current.width, Math.max(0, x)), Math.min(this.current.height, Math.max(0, y))];
   }
 
-  async predict() {
-    if (!this.encoded) return;
-    if (this.busy) { this.queued = true; return; }
+  /** Runs the current prompts (the last ones win while a request is in flight). Resolves to
+   * `{result}` or `{error}` (the message shown) of the last run. */
+  predict() {
+    if (!this.encoded) return Promise.resolve({ error: 'the image is not encoded yet' });
+    if (this.busy) { this.queued = true; return this.predicting; }
     this.busy = true;
+    this.predicting = this.predictLoop();
+    return this.predicting;
+  }
+
+  async predictLoop() {
     try {
       do {
         this.queued = false;
@@ -88,6 +104,7 @@ export const Prompts = (Base) => class extends Base {
           points: this.points.flat(),
           bbox: this.box ? this.box : [],
           mode: this.$('mode').value,
+          multimask: this.$('multimask').value,
           samples: 20,
           seed: 0,
         };
@@ -100,13 +117,46 @@ export const Prompts = (Base) => class extends Base {
         if (!this.stressed) this.baseline = r;
         this.updateErrors();
         this.render();
-        this.dispatchEvent(new CustomEvent('ruac-result', { detail: r }));
+        this.emit('ruac-result', r);
       } while (this.queued);
+      return { result: this.result };
     } catch (e) {
-      this.showError(`Prediction failed: ${e.message}`);
+      const text = `Prediction failed: ${e.message}`;
+      this.showError(text);
+      return { error: text };
     } finally {
       this.busy = false;
     }
+  }
+
+  /** The next candidate mask (M). */
+  nextCandidate() {
+    if (!this.result) return;
+    this.selected = (this.selected + 1) % this.result.k;
+    this.render();
+  }
+
+  /** The uncertainty heat map on or off (H). */
+  toggleHeat() {
+    const c = this.$('showHeat');
+    c.checked = !c.checked;
+    this.render();
+  }
+
+  /** Shortcuts while focus is inside the element (not in a text field or a list). */
+  onKey(e) {
+    const t = e.composedPath()[0];
+    if (t && (t.tagName === 'SELECT' || t.tagName === 'TEXTAREA' || (t.tagName === 'INPUT' && !['checkbox', 'range', 'button'].includes(t.type)))) return;
+    if (e.altKey) return;
+    const key = e.key.length === 1 ? e.key.toLowerCase() : e.key;
+    const mod = e.ctrlKey || e.metaKey;
+    if (key === 'z' && !e.shiftKey) this.undo();
+    else if (mod) return;
+    else if (key === 'Escape') this.clear();
+    else if (key === 'm') this.nextCandidate();
+    else if (key === 'h') this.toggleHeat();
+    else return;
+    e.preventDefault();
   }
 
   /** The stage's pointer, the buttons and the mode (shadow-root listeners, wired once). */
@@ -151,5 +201,8 @@ export const Prompts = (Base) => class extends Base {
     this.$('undo').onclick = () => this.undo();
     this.$('clear').onclick = () => this.clear();
     this.$('mode').addEventListener('change', () => { if (this.points.length || this.box) this.predict(); });
+    this.$('multimask').addEventListener('change', () => { if (this.points.length || this.box) this.predict(); });
+    // On the element itself: it goes with the element (nothing on the window).
+    this.addEventListener('keydown', (e) => this.onKey(e));
   }
 };

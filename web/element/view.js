@@ -22,6 +22,7 @@ export const View = (Base) => class extends Base {
     this.result.iou.forEach((iou, k) => {
       const b = document.createElement('button');
       b.className = 'cand' + (k === this.selected ? ' chosen' : '');
+      b.setAttribute('aria-pressed', String(k === this.selected));
       b.dataset.k = k;
       b.innerHTML = `mask ${k + 1}<br><b>IoU ${iou.toFixed(3)}</b>${k === this.result.best ? '<br><small>best</small>' : ''}`;
       b.onclick = () => { this.selected = k; this.render(); };

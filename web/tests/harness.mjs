@@ -76,6 +76,9 @@ export async function open(query, { model = MICRO, workers = false, init = null 
   if (!(await demo(page, (el) => el.modelReady))) {
     throw new Error(`the model did not load: ${await shadowText(page, 'message')}`);
   }
+  // The element opens on a sample photo: a test starts once that is encoded, so the sample
+  // never answers for what the test opens next.
+  await page.waitForFunction(() => document.querySelector('ruac-demo').startDone, null, { timeout: SLOW });
   return { page, errors };
 }
 
