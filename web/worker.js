@@ -188,19 +188,20 @@ const ops = {
     await session.setImage(new Uint8Array(rgba), width, height);
     return { ms: performance.now() - t0, ...describe(session) };
   },
-  async predict({ points, bbox, mode, multimask = 'auto', samples, seed }) {
+  async predict({ points, bbox, maskInput = [], mode, multimask = 'auto', samples, seed }) {
     if (!session) throw new Error('no model loaded yet');
     session.setUncertainty(mode, samples, seed);
     const t0 = performance.now();
     // `auto`: ruac-core's rule, three candidates except SAM 1 with a box (its single mask, what
     // LiteMedSAM is trained for); `multi` and `single`: the visitor's choice.
     const multi = multimask === 'auto' ? multimaskFor(family, bbox.length === 4) : multimask === 'multi';
-    const p = await session.predict(new Float32Array(points), new Float32Array(bbox), multi);
+    const p = await session.predict(new Float32Array(points), new Float32Array(bbox), new Float32Array(maskInput), multi);
     const ms = performance.now() - t0;
     const r = {
       k: p.k, width: p.width, height: p.height, masks: p.masks(), uncertainty: p.uncertainty(),
       iou: Array.from(p.iou()), objScore: p.objScore, best: p.best, mode: p.mode, unit: p.unit,
-      maxValue: p.maxValue, ms, ...describe(session),
+      maxValue: p.maxValue, lowRes: p.lowRes, lowResLogits: p.lowResLogits(), refined: maskInput.length > 0,
+      ms, ...describe(session),
     };
     p.free();
     return r;

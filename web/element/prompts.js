@@ -100,7 +100,13 @@ export const Prompts = (Base) => class extends Base {
     try {
       do {
         this.queued = false;
+        // A click added to a shown result refines it: the chosen mask's low-resolution logits
+        // go with the new points as the mask prompt (SAM's interactive tools); any other
+        // change (undo, clear, a box, a setting) starts afresh.
+        const maskInput = this.refineNext || [];
+        this.refineNext = null;
         const args = {
+          maskInput,
           points: this.points.flat(),
           bbox: this.box ? this.box : [],
           mode: this.$('mode').value,
@@ -127,6 +133,15 @@ export const Prompts = (Base) => class extends Base {
     } finally {
       this.busy = false;
     }
+  }
+
+  /** The low-resolution logits of the mask on show, for the next click's mask prompt; null
+   * without a result for the current prompts. */
+  lowResOfSelected() {
+    const r = this.result;
+    if (!r || !r.lowResLogits || !(this.points.length || this.box)) return null;
+    const n = r.lowRes * r.lowRes;
+    return Array.from(r.lowResLogits.subarray(this.selected * n, (this.selected + 1) * n));
   }
 
   /** The next candidate mask (M). */
@@ -193,6 +208,7 @@ export const Prompts = (Base) => class extends Base {
         // The centre of the pixel clicked: what the visitor sees, and reproducible.
         const x = Math.min(this.current.width - 1, Math.floor(d.at[0])) + 0.5;
         const y = Math.min(this.current.height - 1, Math.floor(d.at[1])) + 0.5;
+        this.refineNext = this.lowResOfSelected();
         this.points.push([x, y, d.neg ? 0 : 1]);
       }
       this.promptsChanged();

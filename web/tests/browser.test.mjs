@@ -335,7 +335,8 @@ test('picker: the medical and microscopy model (RUAC on LiteMedSAM) loads and a 
 });
 
 // The page's default model (web/models/ruac-photo.safetensors, docs/MODEL_CARD_PHOTO.md) on a
-// real photo: a click (three candidates) and a box (one mask) give the native numbers
+// real photo: a click (three candidates), a second click refining it, and a box (one mask)
+// give the native numbers
 // (crates/ruac-web/tests/native_reference.rs), on the CPU fallback and on WebGPU.
 const PHOTO_REFERENCE = path.join(TARGET, 'tmp', 'ruac-web-photo-reference.json');
 async function photoDefault(backend) {
@@ -352,6 +353,16 @@ async function photoDefault(backend) {
   const click = await result(page);
   assert.equal(click.k, 3, 'a single click: three candidate masks');
   compareWithNative(click, tol, `photo click ${backend}`, { ...ref.click_result, path: PHOTO_REFERENCE });
+  // A second click refines the shown mask: the page sends its low-resolution logits as the
+  // mask prompt, and the result is the native refinement's.
+  await demo(page, (el) => { el.previous = el.result; });
+  const size = await demo(page, (el) => [el.current.width, el.current.height]);
+  const stage = await page.locator('ruac-demo canvas[data-id=image]').boundingBox();
+  const [sx, sy] = [Math.floor(ref.second_click[0]), Math.floor(ref.second_click[1])];
+  await page.mouse.click(stage.x + ((sx + 0.5) * stage.width) / size[0], stage.y + ((sy + 0.5) * stage.height) / size[1]);
+  await page.waitForFunction(() => { const el = document.querySelector('ruac-demo'); return el.result && el.result !== el.previous; }, null, { timeout: SLOW });
+  assert.equal(await demo(page, (el) => el.result.refined), true, 'the second click carries the mask prompt');
+  compareWithNative(await result(page), tol, `photo refine ${backend}`, { ...ref.refine_result, path: PHOTO_REFERENCE });
   await demo(page, (el, b) => { el.result = null; el.points = []; el.box = b; el.promptsChanged(); }, ref.box);
   await page.waitForFunction(() => document.querySelector('ruac-demo').result, null, { timeout: SLOW });
   compareWithNative(await result(page), tol, `photo box ${backend}`, { ...ref.box_result, path: PHOTO_REFERENCE });
@@ -359,5 +370,5 @@ async function photoDefault(backend) {
   assert.deepEqual(errors, []);
   await page.close();
 }
-test('default model on a real photo, CPU: click and box = native', { timeout: SLOW * 3 }, () => photoDefault('cpu'));
-test('default model on a real photo, WebGPU: click and box = native', { timeout: SLOW * 3 }, () => photoDefault('webgpu'));
+test('default model on a real photo, CPU: click, refining click and box = native', { timeout: SLOW * 3 }, () => photoDefault('cpu'));
+test('default model on a real photo, WebGPU: click, refining click and box = native', { timeout: SLOW * 3 }, () => photoDefault('webgpu'));

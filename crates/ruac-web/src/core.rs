@@ -173,10 +173,30 @@ pub fn make_prompt(points: &[f32], bbox: &[f32], multimask: bool) -> Result<Prom
     Ok(Prompt { points: pts, bbox, mask_input: None, multimask })
 }
 
+/// Adds a mask prompt to `p`: the low-resolution logits (`low_res x low_res`, row-major) of
+/// an earlier prediction's chosen mask, as SAM's interactive tools pass them with the next
+/// click. Empty: no mask prompt.
+pub fn with_mask_input(mut p: Prompt, mask: &[f32], low_res: usize) -> Result<Prompt> {
+    if mask.is_empty() {
+        return Ok(p);
+    }
+    if low_res.checked_mul(low_res) != Some(mask.len()) {
+        return Err(WebError::Prompt(format!(
+            "a mask prompt has {low_res}x{low_res} low-resolution logits, {} given",
+            mask.len()
+        )));
+    }
+    let t = candle_core::Tensor::from_vec(mask.to_vec(), (1, 1, low_res, low_res), &candle_core::Device::Cpu)
+        .map_err(|e| WebError::Core(e.into()))?;
+    p.mask_input = Some(t);
+    Ok(p)
+}
+
 /// ruac-core's prompt checks (`Prompt::validate`, the predictors' own), run before the
-/// backend so that a GPU error is never a visitor's mistake. The page sends no mask prompt.
-pub fn check_prompt(p: &Prompt, width: usize, height: usize) -> Result<()> {
-    Ok(p.validate((height, width), 0)?)
+/// backend so that a GPU error is never a visitor's mistake; `low_res` is the model's
+/// low-resolution side, the shape a mask prompt must have.
+pub fn check_prompt(p: &Prompt, width: usize, height: usize, low_res: usize) -> Result<()> {
+    Ok(p.validate((height, width), low_res)?)
 }
 
 /// `mc` (Monte Carlo, the released default) or `analytic`.
@@ -206,6 +226,10 @@ pub struct FlatPrediction {
     pub iou: Vec<f32>,
     pub obj_score: f32,
     pub tokens: Vec<usize>,
+    /// Side of the low-resolution logits.
+    pub low_res: usize,
+    /// `K x low_res x low_res` logits, clamped to ±32: the next click's mask prompt.
+    pub low_res_logits: Vec<f32>,
     /// Mask with the highest predicted IoU.
     pub best: usize,
     pub mode: String,
@@ -228,6 +252,8 @@ pub fn flatten(p: PredictionMaps) -> FlatPrediction {
         iou: p.iou,
         obj_score: p.obj_score,
         tokens: p.tokens,
+        low_res: p.low_res,
+        low_res_logits: p.low_res_logits,
     }
 }
 

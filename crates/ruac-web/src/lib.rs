@@ -90,7 +90,7 @@ impl Inner {
     async fn predict(&mut self, prompt: &ruac_core::predictor::Prompt) -> Result<FlatPrediction, WebError> {
         let img = self.image.as_ref().ok_or(WebError::NoImage)?;
         // Checked here, before any backend, so a GPU error is never a user's mistake.
-        core::check_prompt(prompt, img.width, img.height)?;
+        core::check_prompt(prompt, img.width, img.height, self.model.cfg.low_res_size())?;
         #[cfg(feature = "gpu")]
         if let Backend::Gpu(g) = &mut self.backend {
             let r = if std::mem::take(&mut self.fail_gpu_next) {
@@ -194,12 +194,15 @@ impl Session {
     }
 
     /// Decodes one prompt: `points` as `x, y, label` triples, `bbox` empty or four numbers,
-    /// in image pixels. Resolves to a [`Prediction`].
-    pub fn predict(&self, points: Vec<f32>, bbox: Vec<f32>, multimask: bool) -> js_sys::Promise {
+    /// in image pixels; `mask_input` empty or an earlier [`Prediction`]'s low-resolution
+    /// logits of one mask (`lowRes²` values), the refinement SAM's tools pass with the next
+    /// click. Resolves to a [`Prediction`].
+    pub fn predict(&self, points: Vec<f32>, bbox: Vec<f32>, mask_input: Vec<f32>, multimask: bool) -> js_sys::Promise {
         let inner = self.inner.clone();
         wasm_bindgen_futures::future_to_promise(async move {
-            let prompt = core::make_prompt(&points, &bbox, multimask).map_err(js_err)?;
             let mut i = inner.try_borrow_mut().map_err(|_| js_err(WebError::Busy))?;
+            let prompt = core::make_prompt(&points, &bbox, multimask).map_err(js_err)?;
+            let prompt = core::with_mask_input(prompt, &mask_input, i.model.cfg.low_res_size()).map_err(js_err)?;
             let p = i.predict(&prompt).await.map_err(js_err)?;
             Ok(Prediction { p }.into())
         })
@@ -284,6 +287,17 @@ impl Prediction {
         self.p.unit.clone()
     }
     /// The largest value the uncertainty can take (legend top).
+    /// Side of the low-resolution logits.
+    #[wasm_bindgen(getter, js_name = lowRes)]
+    pub fn low_res(&self) -> usize {
+        self.p.low_res
+    }
+    /// `K x lowRes x lowRes` low-resolution logits (clamped to ±32): mask `k`'s slice is the
+    /// next click's mask prompt.
+    #[wasm_bindgen(js_name = lowResLogits)]
+    pub fn low_res_logits(&self) -> Float32Array {
+        Float32Array::from(&self.p.low_res_logits[..])
+    }
     #[wasm_bindgen(getter, js_name = maxValue)]
     pub fn max_value(&self) -> f32 {
         self.p.max_value

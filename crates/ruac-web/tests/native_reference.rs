@@ -51,7 +51,7 @@ fn native_reference_for_the_browser_case() {
 
     let flat_points: Vec<f32> = case.points.iter().flatten().copied().collect();
     let prompt = core::make_prompt(&flat_points, &[], case.multimask).unwrap();
-    core::check_prompt(&prompt, img.width, img.height).unwrap();
+    core::check_prompt(&prompt, img.width, img.height, 0).unwrap();
     let mode = core::parse_mode(&case.mode, case.samples, case.seed).unwrap();
 
     let mut web = core::cpu_predictor(&loaded).unwrap();
@@ -108,10 +108,10 @@ fn bad_images_and_prompts_give_messages() {
     assert!(core::make_prompt(&[1.0, 2.0, 0.5], &[], true).unwrap_err().to_string().contains("label"));
     assert!(core::make_prompt(&[], &[1.0, 2.0], true).is_err());
     let p = core::make_prompt(&[70.0, 2.0, 1.0], &[], true).unwrap();
-    assert!(core::check_prompt(&p, 64, 43).unwrap_err().to_string().contains("outside"));
+    assert!(core::check_prompt(&p, 64, 43, 0).unwrap_err().to_string().contains("outside"));
     let p = core::make_prompt(&[], &[5.0, 5.0, 5.0, 9.0], true).unwrap();
-    assert!(core::check_prompt(&p, 64, 43).unwrap_err().to_string().contains("empty"));
-    assert!(core::check_prompt(&core::make_prompt(&[], &[], true).unwrap(), 64, 43).is_err());
+    assert!(core::check_prompt(&p, 64, 43, 0).unwrap_err().to_string().contains("empty"));
+    assert!(core::check_prompt(&core::make_prompt(&[], &[], true).unwrap(), 64, 43, 0).is_err());
     assert!(core::parse_mode("exact", 1, 0).is_err());
 }
 
@@ -181,7 +181,7 @@ fn native_reference_for_the_browser_sam1_box() {
     let multimask = core::multimask_for(&loaded.info.family, true);
     assert!(!multimask, "SAM 1 with a box: the single mask");
     let prompt = core::make_prompt(&[], &SAM1_BOX, multimask).unwrap();
-    core::check_prompt(&prompt, img.width, img.height).unwrap();
+    core::check_prompt(&prompt, img.width, img.height, 0).unwrap();
     let mode = core::parse_mode(&case.mode, case.samples, case.seed).unwrap();
 
     let mut web = core::cpu_predictor(&loaded).unwrap();
@@ -213,6 +213,8 @@ fn native_reference_for_the_browser_sam1_box() {
 /// result goes to `target/tmp/ruac-web-photo-reference.json` for the browser test.
 pub const PHOTO_CLICK: [f32; 3] = [110.5, 80.5, 1.0];
 pub const PHOTO_BOX: [f32; 4] = [20.0, 4.0, 290.0, 199.0];
+/// A second click after `PHOTO_CLICK`, refining its best mask (the page's click sequence).
+pub const PHOTO_SECOND_CLICK: [f32; 3] = [160.5, 150.5, 1.0];
 
 #[test]
 fn native_reference_for_the_browser_photo_default() {
@@ -234,7 +236,7 @@ fn native_reference_for_the_browser_photo_default() {
     let mut json = serde_json::json!({ "click": PHOTO_CLICK, "box": PHOTO_BOX });
     for (name, points, bbox, k) in [("click_result", &PHOTO_CLICK[..], &[][..], 3), ("box_result", &[][..], &PHOTO_BOX[..], 1)] {
         let prompt = core::make_prompt(points, bbox, core::multimask_for(&loaded.info.family, bbox.len() == 4)).unwrap();
-        core::check_prompt(&prompt, img.width, img.height).unwrap();
+        core::check_prompt(&prompt, img.width, img.height, 0).unwrap();
         let out = core::flatten(web.predict_maps(&prompt).unwrap());
         let d = core::flatten(direct.predict_maps(&prompt).unwrap());
         assert_eq!((&out.masks, &out.uncertainty, &out.iou), (&d.masks, &d.uncertainty, &d.iou), "{name}");
@@ -244,6 +246,24 @@ fn native_reference_for_the_browser_photo_default() {
         assert!(out.uncertainty.iter().any(|&u| u > 0.0), "{name}: a per-pixel uncertainty map");
         json[name] = serde_json::to_value(&out).unwrap();
     }
+    // Refinement: the second click goes with the first click's best low-resolution logits as
+    // the mask prompt, on both loading paths; a mask prompt of the wrong size is refused.
+    let first = core::flatten(web.predict_maps(&core::make_prompt(&PHOTO_CLICK, &[], true).unwrap()).unwrap());
+    let n = first.low_res * first.low_res;
+    assert_eq!(first.low_res_logits.len(), 3 * n);
+    let chosen = &first.low_res_logits[first.best * n..(first.best + 1) * n];
+    let points: Vec<f32> = PHOTO_CLICK.iter().chain(&PHOTO_SECOND_CLICK).copied().collect();
+    let refine = core::with_mask_input(core::make_prompt(&points, &[], true).unwrap(), chosen, first.low_res).unwrap();
+    core::check_prompt(&refine, img.width, img.height, first.low_res).unwrap();
+    let out = core::flatten(web.predict_maps(&refine).unwrap());
+    let d = core::flatten(direct.predict_maps(&refine).unwrap());
+    assert_eq!((&out.masks, &out.uncertainty, &out.iou), (&d.masks, &d.uncertainty, &d.iou), "refine");
+    let plain = core::flatten(web.predict_maps(&core::make_prompt(&points, &[], true).unwrap()).unwrap());
+    assert_ne!(out.masks, plain.masks, "the mask prompt changes the result");
+    let short = core::with_mask_input(core::make_prompt(&points, &[], true).unwrap(), &chosen[1..], first.low_res);
+    assert!(short.unwrap_err().to_string().contains("mask prompt"));
+    json["second_click"] = serde_json::json!(PHOTO_SECOND_CLICK);
+    json["refine_result"] = serde_json::to_value(&out).unwrap();
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("ruac-web-photo-reference.json"), json.to_string()).unwrap();

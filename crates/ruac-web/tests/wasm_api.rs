@@ -36,7 +36,7 @@ async fn cpu_session_encodes_once_and_decodes_clicks() {
     JsFuture::from(s.set_image(rgba, w, h)).await.unwrap();
     for mode in ["mc", "analytic"] {
         s.set_uncertainty(mode, 20, 0).map_err(JsValue::from).unwrap();
-        let p = JsFuture::from(s.predict(vec![20.5, 15.5, 1.0, 3.5, 3.5, 0.0], vec![], true)).await.unwrap();
+        let p = JsFuture::from(s.predict(vec![20.5, 15.5, 1.0, 3.5, 3.5, 0.0], vec![], vec![], true)).await.unwrap();
         assert_eq!(get(&p, "k").as_f64(), Some(3.0));
         assert_eq!(get(&p, "width").as_f64(), Some(40.0));
         let masks: js_sys::Float32Array = call(&p, "masks").dyn_into().unwrap();
@@ -45,10 +45,19 @@ async fn cpu_session_encodes_once_and_decodes_clicks() {
         let max = get(&p, "maxValue").as_f64().unwrap() as f32;
         assert!(unc.to_vec().iter().all(|u| u.is_finite() && *u >= 0.0 && *u <= max + 1e-6));
         assert_eq!(get(&p, "mode").as_string().as_deref(), Some(mode));
+        // The chosen mask's low-resolution logits are the next click's mask prompt.
+        let lr = get(&p, "lowRes").as_f64().unwrap() as usize;
+        let low: js_sys::Float32Array = call(&p, "lowResLogits").dyn_into().unwrap();
+        assert_eq!(low.length() as usize, 3 * lr * lr);
+        let mask = low.to_vec()[..lr * lr].to_vec();
+        let refined = JsFuture::from(s.predict(vec![20.5, 15.5, 1.0, 3.5, 3.5, 0.0, 30.5, 10.5, 1.0], vec![], mask, false)).await.unwrap();
+        assert_eq!(get(&refined, "k").as_f64(), Some(1.0));
     }
+    let e = JsFuture::from(s.predict(vec![20.5, 15.5, 1.0], vec![], vec![0.0; 5], false)).await.unwrap_err();
+    assert!(message(e).contains("mask prompt"), "{}", message(e));
     // A box prompt, then the errors a page can cause.
-    assert!(JsFuture::from(s.predict(vec![], vec![5.0, 5.0, 30.0, 25.0], true)).await.is_ok());
-    let e = JsFuture::from(s.predict(vec![400.0, 1.0, 1.0], vec![], true)).await.unwrap_err();
+    assert!(JsFuture::from(s.predict(vec![], vec![5.0, 5.0, 30.0, 25.0], vec![], true)).await.is_ok());
+    let e = JsFuture::from(s.predict(vec![400.0, 1.0, 1.0], vec![], vec![], true)).await.unwrap_err();
     assert!(message(e).contains("outside the 40x30 image"));
     let e = JsFuture::from(s.set_image(vec![0; 7], 2, 2)).await.unwrap_err();
     assert!(message(e).contains("expected 2x2x4"));
