@@ -53,8 +53,8 @@ async fn cpu_session_encodes_once_and_decodes_clicks() {
         let refined = JsFuture::from(s.predict(vec![20.5, 15.5, 1.0, 3.5, 3.5, 0.0, 30.5, 10.5, 1.0], vec![], mask, false)).await.unwrap();
         assert_eq!(get(&refined, "k").as_f64(), Some(1.0));
     }
-    let e = JsFuture::from(s.predict(vec![20.5, 15.5, 1.0], vec![], vec![0.0; 5], false)).await.unwrap_err();
-    assert!(message(e).contains("mask prompt"), "{}", message(e));
+    let e = message(JsFuture::from(s.predict(vec![20.5, 15.5, 1.0], vec![], vec![0.0; 5], false)).await.unwrap_err());
+    assert!(e.contains("mask prompt"), "{e}");
     // A box prompt, then the errors a page can cause.
     assert!(JsFuture::from(s.predict(vec![], vec![5.0, 5.0, 30.0, 25.0], vec![], true)).await.is_ok());
     let e = JsFuture::from(s.predict(vec![400.0, 1.0, 1.0], vec![], vec![], true)).await.unwrap_err();
