@@ -108,8 +108,14 @@ $(REFERENCE) $(REFERENCE_SAM1) $(REFERENCE_PHOTO) &: web/models/ruac-micro.safet
 test-server:
 	node --test web/tests/serve.test.mjs
 
-test-browser: pkg node_modules $(REFERENCE) $(REFERENCE_SAM1) $(REFERENCE_PHOTO)
-	CARGO_TARGET_DIR=$(TARGET_DIR) node --test --test-concurrency=1 web/tests/browser.test.mjs web/tests/page.test.mjs web/tests/hub.test.mjs web/tests/long-session.test.mjs
+# The page at real size: a base-plus-sized RUAC checkpoint (random weights, official layout,
+# about 320 MB), its 1024x768 image and the native click, from a ruac-web test.
+REFERENCE_BPLUS := $(TARGET_DIR)/tmp/ruac-web-bplus-reference.json
+$(REFERENCE_BPLUS): crates/ruac-web/tests/native_real_size.rs $(wildcard crates/ruac-web/src/*.rs)
+	cargo test -p ruac-web --test native_real_size
+
+test-browser: pkg node_modules $(REFERENCE) $(REFERENCE_SAM1) $(REFERENCE_PHOTO) $(REFERENCE_BPLUS)
+	CARGO_TARGET_DIR=$(TARGET_DIR) node --test --test-concurrency=1 web/tests/browser.test.mjs web/tests/page.test.mjs web/tests/hub.test.mjs web/tests/long-session.test.mjs web/tests/real-size.test.mjs
 
 # The wasm API on its own: wasm-bindgen-test in headless Chromium through Debian's
 # chromedriver (crates/ruac-web/webdriver.json has the flags). Release, to reuse pkg's

@@ -37,6 +37,30 @@ export const MODELS = {
 /** The Hugging Face hub; the `hub` attribute or `?hub=` points elsewhere (a mirror, a test). */
 export const HUB = 'https://huggingface.co';
 
+/** Bytes of memory the page needs to run a model file of `bytes` bytes with f32 weights:
+ * measured, a 324 MB base-plus-sized RUAC checkpoint took 1114 MiB of the worker's wasm
+ * memory after loading, a 1024x768 encode and a click (web/tests/real-size.test.mjs,
+ * BENCHMARKS.md), about 3.5x the file (the file's bytes, the weights, the activations). */
+export const memoryNeeded = (bytes) => 3.5 * bytes;
+/** A WebAssembly module addresses at most 4 GiB (wasm32), whichever backend computes. */
+export const WASM_MAX = 4 * 2 ** 30;
+
+/** Why this device cannot hold a model file of `bytes` bytes, or null. `deviceGiB`: the
+ * browser's `navigator.deviceMemory` (rounded, at most 8 in Chromium; absent elsewhere): a
+ * model may take at most half of it. Said before anything downloads. */
+export function cannotHold(bytes, deviceGiB) {
+  if (!bytes) return null;
+  const need = memoryNeeded(bytes);
+  const gb = (b) => `${(b / 1e9).toFixed(1)} GB`;
+  if (need > WASM_MAX) {
+    return `this ${gb(bytes)} model needs about ${gb(need)} of memory in the page, more than a WebAssembly module can address (4.3 GB); run it natively (trainer segment) instead`;
+  }
+  if (deviceGiB && need > (deviceGiB * 2 ** 30) / 2) {
+    return `this ${gb(bytes)} model needs about ${gb(need)} of memory in the page, and this device reports ${deviceGiB} GB in all; choose a smaller model`;
+  }
+  return null;
+}
+
 /** "331 MB" (exact size) or "about 156 MB". */
 const sizeText = (m) => (m.size ? `${(m.size / 1e6).toFixed(0)} MB` : m.about ? `about ${(m.about / 1e6).toFixed(0)} MB` : 'size unknown');
 
@@ -63,7 +87,7 @@ export const Models = (Base) => class extends Base {
     const known = Object.hasOwn(MODELS, key) ? MODELS[key] : null;
     if (known?.hub) {
       const url = `${this.hubBase()}/${known.hub.repo}/resolve/main/${known.hub.file}`;
-      return { kind: 'url', url, cacheFirst: true, size: known.size || 0, sha256: known.sha256 || null, name: key };
+      return { kind: 'url', url, cacheFirst: true, size: known.size || 0, about: known.about || 0, sha256: known.sha256 || null, name: key };
     }
     if (known) return { kind: 'url', url: known.url, cacheFirst: known.cacheFirst };
     let url;
@@ -92,6 +116,9 @@ export const Models = (Base) => class extends Base {
     this.modelLoading = true;
     this.updateState();
     try {
+      // A model this device cannot hold is refused before it downloads or is read.
+      const refusal = cannotHold(source.kind === 'file' ? source.file.size : source.size || source.about, navigator.deviceMemory);
+      if (refusal) throw new Error(refusal);
       let request = source, transfer = [];
       if (source.kind === 'file') {
         // Read here, per load: the File stays cheap to keep for a worker restart.

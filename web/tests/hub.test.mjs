@@ -110,7 +110,7 @@ test('hub presets: listed by name, size and source; resolve URLs under the confi
   const src = await demo(page, (el) => [el.modelSourceFor('ruac-sam2.1-hiera-bplus'), el.modelSourceFor('sam2.1-hiera-large').url]);
   assert.deepEqual(src[0], {
     kind: 'url', url: `${hubUrl}/HongyouZhou/ruac-sam2.1-hiera-bplus/resolve/main/model.safetensors`, cacheFirst: true,
-    size: 330844812, sha256: '678dae09c6834504d20e825793d8270f83dbc1c3c2d542ce843247d7154b46e4', name: 'ruac-sam2.1-hiera-bplus',
+    size: 330844812, about: 0, sha256: '678dae09c6834504d20e825793d8270f83dbc1c3c2d542ce843247d7154b46e4', name: 'ruac-sam2.1-hiera-bplus',
   });
   assert.equal(src[1], `${hubUrl}/facebook/sam2.1-hiera-large/resolve/main/sam2.1_hiera_large.pt`);
   // Without `?hub=`: the real hub.
@@ -166,5 +166,26 @@ test('hub failures: a cut transfer, a wrong SHA-256 and missing CORS headers are
     assert.equal(await inCache(page, `${hubUrl}/test/micro/resolve/main/${variant}.safetensors`), false, `${variant}: not cached`);
   }
   await clickPixel(page, 100, 100); // the previous model still answers
+  assert.deepEqual(unexpected(errors), []);
+});
+
+test('a model this device cannot hold is refused before anything downloads, and the page says why', { timeout: SLOW }, async () => {
+  // A device that reports 512 MB (navigator.deviceMemory), and a preset past wasm's 4 GiB.
+  const { page, errors } = await open(`?backend=cpu&hub=${encodeURIComponent(hubUrl)}`, {
+    init: () => Object.defineProperty(Navigator.prototype, 'deviceMemory', { get: () => 0.5 }),
+  });
+  await page.evaluate(async () => {
+    const { MODELS } = await import(new URL('web/element/models.js', location.href).href);
+    MODELS['test-huge'] = { hub: { repo: 'test/micro', file: 'huge.safetensors' }, source: 'test', label: 'huge', size: 2e9 };
+  });
+  const before = JSON.stringify(hits);
+  const tiny = await tryLoad(page, 'sam2.1-hiera-tiny'); // about 156 MB: about 0.5 GB in the page
+  assert.equal(tiny, 'Could not load the model: sam2.1-hiera-tiny: this 0.2 GB model needs about 0.5 GB of memory in the page, and this device reports 0.5 GB in all; choose a smaller model');
+  assert.equal(await shadowText(page, 'message'), tiny);
+  const huge = await tryLoad(page, 'test-huge');
+  assert.match(huge, /^Could not load the model: test-huge: this 2\.0 GB model needs about 7\.0 GB of memory in the page, more than a WebAssembly module can address \(4\.3 GB\); run it natively/);
+  assert.equal(JSON.stringify(hits), before, 'nothing was requested from the hub');
+  assert.match(await shadowText(page, 'model'), /ruac-micro\.safetensors \(previous model kept\)/);
+  await clickPixel(page, 100, 100); // the model in use still answers
   assert.deepEqual(unexpected(errors), []);
 });

@@ -89,8 +89,26 @@ pub struct Gpu {
     uploaded: std::cell::Cell<u64>,
 }
 
+/// How large the bindings and buffers asked of the device are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Limits {
+    /// The adapter's largest (fewer tiles; the default).
+    #[default]
+    Adapter,
+    /// WebGPU's defaults, 128 MiB per storage binding and 256 MiB per buffer, whatever the
+    /// adapter offers: what every WebGPU device has (tests and benchmarks of the tiling).
+    WebGpuDefault,
+}
+
 /// The limits the kernels rely on; checked against the adapter and requested explicitly.
-fn needed_limits(adapter: &wgpu::Limits) -> wgpu::Limits {
+fn needed_limits(adapter: &wgpu::Limits, limits: Limits) -> wgpu::Limits {
+    let (binding, buffer) = match limits {
+        Limits::Adapter => (adapter.max_storage_buffer_binding_size, adapter.max_buffer_size),
+        Limits::WebGpuDefault => {
+            let d = wgpu::Limits::default();
+            (d.max_storage_buffer_binding_size.min(adapter.max_storage_buffer_binding_size), d.max_buffer_size.min(adapter.max_buffer_size))
+        }
+    };
     wgpu::Limits {
         max_compute_invocations_per_workgroup: 256,
         max_compute_workgroup_size_x: 256,
@@ -101,8 +119,8 @@ fn needed_limits(adapter: &wgpu::Limits) -> wgpu::Limits {
         max_storage_buffers_per_shader_stage: 7,
         max_uniform_buffers_per_shader_stage: 1,
         // Take what the adapter offers: bigger bindings mean fewer tiles for large images.
-        max_storage_buffer_binding_size: adapter.max_storage_buffer_binding_size,
-        max_buffer_size: adapter.max_buffer_size,
+        max_storage_buffer_binding_size: binding,
+        max_buffer_size: buffer,
         ..wgpu::Limits::downlevel_defaults()
     }
 }
@@ -166,7 +184,7 @@ pub fn groups_1d(n: usize) -> (u32, u32, u32) {
 impl Gpu {
     /// Requests an adapter (high performance first) and a device with the limits the
     /// kernels need; `Gpu::new` (in `kernels`) then compiles every kernel.
-    pub(crate) async fn open() -> Result<Self> {
+    pub(crate) async fn open(limits: Limits) -> Result<Self> {
         // Vulkan/Metal/DX12/WebGPU first; GL only when none of them has an adapter (probing
         // EGL needs a display server on some systems). WGPU_BACKEND overrides both.
         let from_env = std::env::var("WGPU_BACKEND").is_ok();
@@ -192,7 +210,7 @@ impl Gpu {
         }
         let adapter = adapter?;
         let have = adapter.limits();
-        let need = needed_limits(&have);
+        let need = needed_limits(&have, limits);
         check_limits(&need, &have)?;
         // f16 weights where the adapter offers them (issue #5); RUAC_GPU_F32=1 opts out.
         let f16_available = adapter.features().contains(wgpu::Features::SHADER_F16)
@@ -313,6 +331,19 @@ impl Gpu {
 
     pub fn adapter_info(&self) -> String {
         format!("{:?}: {} ({}; {})", self.info.backend, self.info.name, self.info.driver, self.info.driver_info)
+    }
+
+    /// The largest number of f32 values one binding may hold (a buffer is always bound
+    /// whole, so this is also the largest activation).
+    pub fn max_binding_values(&self) -> usize {
+        (self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size) / 4) as usize
+    }
+
+    /// How many items of `values_each` f32 values fit in one binding (at least 1: an item
+    /// that alone does not fit fails in [`Gpu::alloc`] with the limit named). Layers whose
+    /// whole output would not bind process their rows or windows in groups of this size.
+    pub fn items_per_binding(&self, values_each: usize) -> usize {
+        (self.max_binding_values() / values_each.max(1)).max(1)
     }
 
     /// A pooled buffer for `len` f32 values (contents undefined).

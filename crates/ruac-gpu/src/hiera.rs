@@ -70,21 +70,28 @@ impl MultiScaleBlock {
             (xn, 1, h, w)
         };
         let n = wh * ww;
-        let qkv = self.qkv.forward(gpu, &windows, n_windows * n, Act::None)?;
-        drop(windows);
-        let pooled;
-        let (q, nq) = if q_stride {
-            pooled = pool2x2(gpu, &qkv, 0, 3 * dout, Maps { b: n_windows, h: wh, w: ww, c: dout })?;
-            let nq = (wh / 2) * (ww / 2);
-            (Heads { buf: &pooled, off: 0, bs: nq * dout, hs: head_dim, ns: dout }, nq)
-        } else {
-            (Heads { buf: &qkv, off: 0, bs: n * 3 * dout, hs: head_dim, ns: 3 * dout }, n)
-        };
-        let k = Heads { buf: &qkv, off: dout, bs: n * 3 * dout, hs: head_dim, ns: 3 * dout };
-        let v = Heads { buf: &qkv, off: 2 * dout, bs: n * 3 * dout, hs: head_dim, ns: 3 * dout };
+        let nq = if q_stride { (wh / 2) * (ww / 2) } else { n };
         let o = gpu.alloc(n_windows * nq * dout)?;
-        let shape = AttnShape { batch: n_windows, heads, nq, nk: n, hd: head_dim };
-        attention(gpu, shape, Qkvo { q, k, v, o: Heads { buf: &o, off: 0, bs: nq * dout, hs: head_dim, ns: dout } })?;
+        // q, k and v of a window group at a time: at 1024 px the first block of stage 2
+        // would otherwise hold 6 x dim values per stage-1 token in one buffer (144 MiB for
+        // tiny), past WebGPU's default 128 MiB binding. One group when everything fits.
+        let group = gpu.items_per_binding(n * 3 * dout);
+        for w0 in (0..n_windows).step_by(group) {
+            let gn = group.min(n_windows - w0);
+            let qkv = self.qkv.forward_at(gpu, (&windows, w0 * n * dim), gn * n, Act::None)?;
+            let pooled;
+            let q = if q_stride {
+                pooled = pool2x2(gpu, &qkv, 0, 3 * dout, Maps { b: gn, h: wh, w: ww, c: dout })?;
+                Heads { buf: &pooled, off: 0, bs: nq * dout, hs: head_dim, ns: dout }
+            } else {
+                Heads { buf: &qkv, off: 0, bs: n * 3 * dout, hs: head_dim, ns: 3 * dout }
+            };
+            let k = Heads { buf: &qkv, off: dout, bs: n * 3 * dout, hs: head_dim, ns: 3 * dout };
+            let v = Heads { buf: &qkv, off: 2 * dout, bs: n * 3 * dout, hs: head_dim, ns: 3 * dout };
+            let shape = AttnShape { batch: gn, heads, nq, nk: n, hd: head_dim };
+            attention(gpu, shape, Qkvo { q, k, v, o: Heads { buf: &o, off: w0 * nq * dout, bs: nq * dout, hs: head_dim, ns: dout } })?;
+        }
+        drop(windows);
         if window > 0 {
             let t = self.attn_proj.forward(gpu, &o, n_windows * nq, Act::None)?;
             let out_window = if q_stride { window / 2 } else { window };
@@ -93,8 +100,15 @@ impl MultiScaleBlock {
             self.attn_proj.forward_into(gpu, (&o, 0), nq, Act::None, Out::add_to(&res))?;
         }
         let xn2 = self.norm2.forward(gpu, &res, rh * rw, Act::None)?;
-        let hidden = self.fc1.forward(gpu, &xn2, rh * rw, Act::Gelu)?;
-        self.fc2.forward_into(gpu, (&hidden, 0), rh * rw, Act::None, Out::add_to(&res))?;
+        // The MLP in row groups whose hidden activations bind (large's stage 1 at 1024 px
+        // has 4 x 144 hidden values per token: 144 MiB).
+        let rows = rh * rw;
+        let group = gpu.items_per_binding(self.fc1.dout);
+        for r0 in (0..rows).step_by(group) {
+            let gr = group.min(rows - r0);
+            let hidden = self.fc1.forward_at(gpu, (&xn2, r0 * dout), gr, Act::Gelu)?;
+            self.fc2.forward_into(gpu, (&hidden, 0), gr, Act::None, Out { buf: &res, off: r0 * dout, add: true })?;
+        }
         Ok((res, rh, rw))
     }
 }

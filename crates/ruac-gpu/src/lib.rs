@@ -28,5 +28,5 @@ mod sam2;
 mod transformer;
 
 pub use error::GpuError;
-pub use gpu::Gpu;
+pub use gpu::{Gpu, Limits};
 pub use predictor::{GpuConfig, GpuOptions, GpuPredictor};

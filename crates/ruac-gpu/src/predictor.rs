@@ -14,7 +14,7 @@ use ruac_core::model::ModelConfig;
 use ruac_core::predictor::{PredictionMaps, Prompt, UncertaintyMode};
 
 use crate::error::{GpuError, Result};
-use crate::gpu::{GBuf, Gpu};
+use crate::gpu::{GBuf, Gpu, Limits};
 use crate::kernels::colormap;
 use crate::kernels::layout::{bilinear, bilinear_into, bilinear_taps, Bilinear};
 use crate::mask_decoder::DecoderOut;
@@ -30,6 +30,10 @@ pub struct GpuOptions {
     /// `Some(true)`: store the linear weights as f16 (needs `shader-f16`; an error without
     /// it), `Some(false)`: f32; `None`: f16 where the adapter offers `shader-f16`.
     pub f16_weights: Option<bool>,
+    /// Request only WebGPU's default binding and buffer sizes (128 MiB / 256 MiB), as
+    /// many integrated and mobile GPUs offer, even where the adapter offers more: the
+    /// kernels then tile what would not fit in one binding. For tests and benchmarks.
+    pub default_limits: bool,
 }
 
 /// The image currently encoded.
@@ -103,7 +107,7 @@ impl GpuPredictor {
             ModelConfig::Sam2(c) => drop(ckpt.build_model(Some(c.clone()), &Device::Cpu)?),
             ModelConfig::Sam1(c) => drop(ckpt.build_sam1(Some(c.clone()), &Device::Cpu)?),
         }
-        let mut gpu = Gpu::new().await?;
+        let mut gpu = Gpu::with_limits(if opts.default_limits { Limits::WebGpuDefault } else { Limits::Adapter }).await?;
         if let Some(on) = opts.f16_weights {
             gpu.set_f16_weights(on)?;
         }

@@ -121,3 +121,32 @@ pub fn init_params(cfg: &Sam2Config, seed: u64) -> Result<BTreeMap<String, Tenso
         })
         .collect()
 }
+
+/// [`init_params`] plus the tensors of `official` (an official checkpoint's names and
+/// shapes, e.g. the video-memory modules the single-image model ignores) that the model does
+/// not ask for, so that a file has the official layout and size: seeded random stand-ins
+/// for released weights in benchmarks and memory checks. A name the model asks for with
+/// another shape than `official` lists is an error.
+pub fn init_official_layout(
+    cfg: &Sam2Config,
+    official: &BTreeMap<String, Vec<usize>>,
+    seed: u64,
+) -> Result<BTreeMap<String, Tensor>> {
+    let mut params = init_params(cfg, seed)?;
+    let mut rng = Pcg32::new(seed ^ 0x5EED);
+    for (name, dims) in official {
+        match params.get(name) {
+            Some(t) if t.dims() != dims.as_slice() => {
+                return Err(crate::Error::Invalid(format!(
+                    "{name}: the model has shape {:?}, the official layout {dims:?}",
+                    t.dims()
+                )))
+            }
+            Some(_) => {}
+            None => {
+                params.insert(name.clone(), init_tensor(name, dims, &mut rng)?);
+            }
+        }
+    }
+    Ok(params)
+}

@@ -1,6 +1,6 @@
 //! WGSL kernels, each file beside the Rust that dispatches it. Every file is prefixed with
 //! `common.wgsl` (erf/GELU, activations, flat indexing, binary entropy).
-use crate::gpu::{Gpu, Result};
+use crate::gpu::{Gpu, Limits, Result};
 
 pub mod attention;
 pub mod bayes;
@@ -32,7 +32,12 @@ impl Gpu {
     /// kernels need, then compiles every kernel of [`ALL`] (and the f16-weight matmul where
     /// the adapter offers `shader-f16`).
     pub async fn new() -> Result<Self> {
-        let mut gpu = Gpu::open().await?;
+        Self::with_limits(Limits::Adapter).await
+    }
+
+    /// [`Gpu::new`] asking for the adapter's largest bindings or only WebGPU's defaults.
+    pub async fn with_limits(limits: Limits) -> Result<Self> {
+        let mut gpu = Gpu::open(limits).await?;
         for (name, src, entries) in ALL {
             gpu.compile(name, src, entries).await?;
         }
