@@ -2,6 +2,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod device;
 mod eval;
 mod gen;
 mod segment;
@@ -35,6 +36,9 @@ enum Command {
     Export(train::ExportArgs),
     /// Write a procedural domain (training or a held-out shift) as a mask_folder dataset.
     GenDomain(gen::GenArgs),
+    /// List the devices `--device` can name: cpu, cuda:N (a `--features cuda` build) and the
+    /// wgpu adapters (wgpu:N).
+    Devices,
 }
 
 fn main() {
@@ -46,6 +50,7 @@ fn main() {
         Command::Train(a) => train::run(a),
         Command::Export(a) => train::export(a),
         Command::GenDomain(a) => gen::run(a),
+        Command::Devices => device::list(),
     };
     if let Err(e) = res {
         eprintln!("error: {e:#}");

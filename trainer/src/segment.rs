@@ -2,11 +2,11 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use candle_core::{DType, Device};
+use candle_core::DType;
 use clap::Args;
 use ruac_core::checkpoint::Checkpoint;
 use ruac_core::image_io::RgbImage;
-use ruac_core::predictor::{PointLabel, Predictor, Prompt, UncertaintyMode};
+use ruac_core::predictor::{PointLabel, Prompt, UncertaintyMode};
 use ruac_core::viz;
 
 #[derive(Args, Debug)]
@@ -38,6 +38,10 @@ pub struct SegmentArgs {
     pub mc_samples: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// `cpu`, `cuda:N` (a `--features cuda` build), `wgpu` or `wgpu:N` (ruac-gpu natively:
+    /// Vulkan, Metal, DX12). A device that is missing is an error.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -76,19 +80,19 @@ pub fn run(a: SegmentArgs) -> Result<()> {
     if a.points.is_empty() && a.bbox.is_none() {
         bail!("no prompt: give at least one --point X,Y,LABEL or a --box X0,Y0,X1,Y1");
     }
-    let device = Device::Cpu;
     let ck = Checkpoint::load(&a.weights)?;
-    let model = ck.build_base(a.config.as_deref(), a.image_size, &device)?;
     let img = RgbImage::open(&a.image)?;
-    let mut pred = Predictor::new(model, device);
-    pred.mode = if a.mc_samples == 0 {
+    let mode = if a.mc_samples == 0 {
         UncertaintyMode::Analytic
     } else {
         UncertaintyMode::MonteCarlo { samples: a.mc_samples, seed: a.seed }
     };
-    pred.set_image(&img)?;
+    let mut m = crate::device::load_model(&ck, a.config.as_deref(), a.image_size, mode, &a.device)?;
+    eprintln!("device: {}", m.device);
+    m.model.set_image(&img)?;
     let prompt = Prompt { points: a.points.clone(), bbox: a.bbox, mask_input: None, multimask: a.multimask };
-    let out = pred.predict(&prompt)?;
+    let out = m.model.predict(&prompt)?;
+    let has_head = m.config.has_bayes_head();
 
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let (w, h) = (img.width, img.height);
@@ -122,8 +126,9 @@ pub fn run(a: SegmentArgs) -> Result<()> {
     let summary = serde_json::json!({
         "image": a.image.display().to_string(),
         "width": w, "height": h,
-        "model": pred.model.name(),
-        "ruac_head": pred.model.has_bayes_head(),
+        "model": m.config.name(),
+        "ruac_head": has_head,
+        "device": m.device,
         "iou_predictions": out.iou,
         "best_mask": best,
         "mask_tokens": out.tokens,
@@ -131,12 +136,12 @@ pub fn run(a: SegmentArgs) -> Result<()> {
         "mask_area_px": bin.iter().filter(|b| **b).count(),
         "uncertainty": {
             // Plain SAM 2.1 has no posterior: its map is the entropy of its own probability.
-            "mode": match (pred.model.has_bayes_head(), out.mode) {
+            "mode": match (has_head, out.mode) {
                 (false, _) => "sam_sigmoid_entropy",
                 (true, UncertaintyMode::MonteCarlo { .. }) => "monte_carlo",
                 (true, UncertaintyMode::Analytic) => "analytic",
             },
-            "samples": match out.mode { UncertaintyMode::MonteCarlo { samples, .. } if pred.model.has_bayes_head() => samples, _ => 0 },
+            "samples": match out.mode { UncertaintyMode::MonteCarlo { samples, .. } if has_head => samples, _ => 0 },
             "unit": out.mode.unit(),
             "mean": unc[best].iter().sum::<f32>() / unc[best].len() as f32,
             "npy": "uncertainty.npy (K x H x W, float32)",

@@ -1,55 +1,11 @@
 //! `trainer eval` / `trainer compare` end to end on a tiny SAM 2-format domain.
-use std::path::{Path, PathBuf};
+mod common;
+use common::*;
+
+use std::path::Path;
 use std::process::Command;
 
 use candle_core::{Device, Tensor};
-
-fn micro_pt() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crates/ruac-core/tests/fixtures/sam2.1_micro.pt")
-}
-
-/// One image (60x40) with two objects: a disc (id 1) and a rectangle (id 2).
-fn make_domain(root: &Path) -> (Vec<bool>, Vec<bool>) {
-    let (w, h) = (60u32, 40u32);
-    std::fs::create_dir_all(root.join("JPEGImages/seq")).unwrap();
-    std::fs::create_dir_all(root.join("Annotations/seq")).unwrap();
-    let disc = |x: u32, y: u32| (x as i32 - 18).pow(2) + (y as i32 - 20).pow(2) <= 100;
-    let rect = |x: u32, y: u32| (35..55).contains(&x) && (8..30).contains(&y);
-    image::RgbImage::from_fn(w, h, |x, y| {
-        if disc(x, y) { image::Rgb([220, 40, 40]) } else if rect(x, y) { image::Rgb([30, 60, 200]) } else { image::Rgb([120, 160, 90]) }
-    })
-    .save(root.join("JPEGImages/seq/00000.jpg"))
-    .unwrap();
-    image::GrayImage::from_fn(w, h, |x, y| image::Luma([if disc(x, y) { 1 } else if rect(x, y) { 2 } else { 0 }]))
-        .save(root.join("Annotations/seq/00000.png"))
-        .unwrap();
-    let m1 = (0..h).flat_map(|y| (0..w).map(move |x| disc(x, y))).collect();
-    let m2 = (0..h).flat_map(|y| (0..w).map(move |x| rect(x, y))).collect();
-    (m1, m2)
-}
-
-fn manifest(dir: &Path) -> PathBuf {
-    let p = dir.join("domains.toml");
-    std::fs::write(&p, "[[domain]]\nname = \"toy\"\npath = \"toy\"\nformat = \"davis\"\n").unwrap();
-    p
-}
-
-fn trainer(args: &[&str], paths: &[&Path]) -> std::process::Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_trainer"));
-    c.args(args);
-    for p in paths {
-        c.arg(p);
-    }
-    c.output().unwrap()
-}
-
-fn results(out: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap()
-}
-
-fn metric(r: &serde_json::Value, protocol: &str, key: &str) -> Option<f64> {
-    r["domains"][0]["protocols"][protocol]["metrics"][key].as_f64()
-}
 
 #[test]
 fn eval_with_a_model_writes_reports_and_resumes_from_cache() {

@@ -424,18 +424,13 @@ impl Checkpoint {
             || self.tensors.contains_key("image_encoder.patch_embed.proj.weight")
     }
 
-    /// Builds whichever family the checkpoint holds, for either predictor:
-    /// `config` names the configuration (inferred when `None`); `image_size` applies to
-    /// SAM 2.1 only (SAM 1 encoders have fixed position tables).
-    pub fn build_base(
-        &self,
-        config: Option<&str>,
-        image_size: Option<usize>,
-        device: &Device,
-    ) -> Result<crate::model::BaseModel> {
+    /// The configuration of whichever family the checkpoint holds: `config` names it
+    /// (inferred when `None`); `image_size` applies to SAM 2.1 only (SAM 1 encoders have
+    /// fixed position tables). What every backend builds from (`build_base` here, ruac-gpu's
+    /// `GpuPredictor::from_config`).
+    pub fn model_config(&self, config: Option<&str>, image_size: Option<usize>) -> Result<crate::model::ModelConfig> {
         if !self.is_sam1() {
-            let cfg = self.config_for(config, image_size)?;
-            return Ok(self.build_model(Some(cfg), device)?.into());
+            return Ok(crate::model::ModelConfig::Sam2(self.config_for(config, image_size)?));
         }
         let cfg = match config {
             Some(name) => Sam1Config::by_name(name)
@@ -456,7 +451,21 @@ impl Checkpoint {
                 )));
             }
         }
-        Ok(self.build_sam1(Some(cfg), device)?.into())
+        Ok(crate::model::ModelConfig::Sam1(cfg))
+    }
+
+    /// Builds whichever family the checkpoint holds ([`Checkpoint::model_config`]), for
+    /// either predictor.
+    pub fn build_base(
+        &self,
+        config: Option<&str>,
+        image_size: Option<usize>,
+        device: &Device,
+    ) -> Result<crate::model::BaseModel> {
+        Ok(match self.model_config(config, image_size)? {
+            crate::model::ModelConfig::Sam2(c) => self.build_model(Some(c), device)?.into(),
+            crate::model::ModelConfig::Sam1(c) => self.build_sam1(Some(c), device)?.into(),
+        })
     }
 }
 

@@ -49,6 +49,11 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     Invalid(String),
 
+    /// A failure of another compute backend driving the same model (ruac-gpu's wgpu device,
+    /// through the trainer's `--device wgpu`).
+    #[error("device: {0}")]
+    Device(String),
+
     /// A training step whose loss or gradient is not finite.
     #[error("training diverged: {0}")]
     Diverged(String),

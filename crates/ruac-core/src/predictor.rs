@@ -223,3 +223,24 @@ pub fn pixel_uncertainty(
         }
     })
 }
+
+/// A model that answers prompts on an encoded image: candle's [`Predictor`] on any candle
+/// device, or another backend (ruac-gpu's `GpuPredictor`, which the trainer wraps for
+/// `--device wgpu`). What `trainer segment` and the evaluation's click protocol
+/// (`eval::protocol`) drive, so that every backend runs the same protocol.
+pub trait PromptModel {
+    /// Encodes the image the next prompts refer to.
+    fn set_image(&mut self, image: &RgbImage) -> Result<()>;
+    /// Masks, scores and uncertainty for one prompt (tensors on the CPU or the model's device).
+    fn predict(&mut self, prompt: &Prompt) -> Result<Prediction>;
+}
+
+impl PromptModel for Predictor {
+    fn set_image(&mut self, image: &RgbImage) -> Result<()> {
+        Predictor::set_image(self, image)
+    }
+
+    fn predict(&mut self, prompt: &Prompt) -> Result<Prediction> {
+        Predictor::predict(self, prompt)
+    }
+}

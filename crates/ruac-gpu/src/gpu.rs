@@ -181,34 +181,77 @@ pub fn groups_1d(n: usize) -> (u32, u32, u32) {
     }
 }
 
+/// The adapter wgpu prefers: Vulkan/Metal/DX12/WebGPU first, GL only when none of them has
+/// one (probing EGL needs a display server on some systems). WGPU_BACKEND overrides both.
+async fn default_adapter() -> Result<wgpu::Adapter> {
+    let from_env = std::env::var("WGPU_BACKEND").is_ok();
+    let mut adapter = Err(GpuError::NoAdapter("no backend tried".into()));
+    for backends in [wgpu::Backends::PRIMARY, wgpu::Backends::all()] {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        if !from_env {
+            desc.backends = backends;
+        }
+        let instance = wgpu::Instance::new(desc);
+        adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::NoAdapter(e.to_string()));
+        if adapter.is_ok() || from_env {
+            break;
+        }
+    }
+    adapter
+}
+
+/// Every adapter of the primary backends (Vulkan, Metal, DX12; WGPU_BACKEND overrides), in
+/// the order `wgpu:N` counts them.
+async fn all_adapters() -> Vec<wgpu::Adapter> {
+    let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY);
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = backends;
+    wgpu::Instance::new(desc).enumerate_adapters(backends).await
+}
+
+/// The adapters `wgpu:N` can name, as `"N: backend name (type)"`.
+pub async fn list_adapters() -> Vec<String> {
+    all_adapters()
+        .await
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let info = a.get_info();
+            format!("{i}: {:?} {} ({:?})", info.backend, info.name, info.device_type)
+        })
+        .collect()
+}
+
+/// Adapter `i` of [`list_adapters`]; an error naming the ones there are.
+async fn pick_adapter(i: usize) -> Result<wgpu::Adapter> {
+    let mut all = all_adapters().await;
+    if i < all.len() {
+        return Ok(all.swap_remove(i));
+    }
+    let names = list_adapters().await;
+    Err(GpuError::NoAdapter(if names.is_empty() {
+        format!("adapter {i} was asked for, and this machine has no wgpu adapter (a Vulkan, Metal or DX12 driver; on Linux without a GPU, Mesa's lavapipe: apt-get install mesa-vulkan-drivers)")
+    } else {
+        format!("adapter {i} was asked for; this machine has {}: {}", names.len(), names.join("; "))
+    }))
+}
+
 impl Gpu {
     /// Requests an adapter (high performance first) and a device with the limits the
     /// kernels need; `Gpu::new` (in `kernels`) then compiles every kernel.
-    pub(crate) async fn open(limits: Limits) -> Result<Self> {
-        // Vulkan/Metal/DX12/WebGPU first; GL only when none of them has an adapter (probing
-        // EGL needs a display server on some systems). WGPU_BACKEND overrides both.
-        let from_env = std::env::var("WGPU_BACKEND").is_ok();
-        let mut adapter = Err(GpuError::NoAdapter("no backend tried".into()));
-        for backends in [wgpu::Backends::PRIMARY, wgpu::Backends::all()] {
-            let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-            if !from_env {
-                desc.backends = backends;
-            }
-            let instance = wgpu::Instance::new(desc);
-            adapter = instance
-                .request_adapter(&wgpu::RequestAdapterOptions {
-                    power_preference: wgpu::PowerPreference::HighPerformance,
-                    force_fallback_adapter: false,
-                    compatible_surface: None,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| GpuError::NoAdapter(e.to_string()));
-            if adapter.is_ok() || from_env {
-                break;
-            }
-        }
-        let adapter = adapter?;
+    pub(crate) async fn open(limits: Limits, adapter_index: Option<usize>) -> Result<Self> {
+        let adapter = match adapter_index {
+            Some(i) => pick_adapter(i).await?,
+            None => default_adapter().await?,
+        };
         let have = adapter.limits();
         let need = needed_limits(&have, limits);
         check_limits(&need, &have)?;

@@ -34,6 +34,9 @@ pub struct GpuOptions {
     /// many integrated and mobile GPUs offer, even where the adapter offers more: the
     /// kernels then tile what would not fit in one binding. For tests and benchmarks.
     pub default_limits: bool,
+    /// Adapter `N` of `gpu::list_adapters` (`--device wgpu:N`); `None`: the one wgpu
+    /// prefers (a high-performance GPU first).
+    pub adapter: Option<usize>,
 }
 
 /// The image currently encoded.
@@ -107,7 +110,7 @@ impl GpuPredictor {
             ModelConfig::Sam2(c) => drop(ckpt.build_model(Some(c.clone()), &Device::Cpu)?),
             ModelConfig::Sam1(c) => drop(ckpt.build_sam1(Some(c.clone()), &Device::Cpu)?),
         }
-        let mut gpu = Gpu::with_limits(if opts.default_limits { Limits::WebGpuDefault } else { Limits::Adapter }).await?;
+        let mut gpu = Gpu::with_adapter(if opts.default_limits { Limits::WebGpuDefault } else { Limits::Adapter }, opts.adapter).await?;
         if let Some(on) = opts.f16_weights {
             gpu.set_f16_weights(on)?;
         }

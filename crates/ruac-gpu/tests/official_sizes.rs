@@ -50,7 +50,7 @@ fn check(cfg: Sam2Config, seed: u64) {
     assert!(largest_untiled(&cfg) > DEFAULT_BINDING, "{}: nothing to tile at 1024 px, the test proves nothing", cfg.name);
     let tensors = init_params(&cfg, seed).unwrap().into_iter().collect();
     let ck = Checkpoint { tensors, source: format!("random {}", cfg.name), metadata: Default::default() };
-    let opts = GpuOptions { f16_weights: Some(false), default_limits: true };
+    let opts = GpuOptions { f16_weights: Some(false), default_limits: true, adapter: None };
     let mut gpu = match pollster::block_on(GpuPredictor::with_options(&ck, &cfg, opts)) {
         Ok(g) => g,
         Err(e) => panic!("GpuPredictor failed (CI needs a GPU adapter: apt-get install mesa-vulkan-drivers): {e}"),

@@ -14,7 +14,7 @@ use ruac_gpu::{GpuOptions, GpuPredictor};
 
 /// f32 weights: the comparison with candle is exact up to float rounding (f16 storage has
 /// its own test below).
-const F32: GpuOptions = GpuOptions { f16_weights: Some(false), default_limits: false };
+const F32: GpuOptions = GpuOptions { f16_weights: Some(false), default_limits: false, adapter: None };
 
 const TOL: f32 = 1e-3;
 
@@ -199,7 +199,7 @@ fn activation_buffers_are_reused_across_layers_and_calls() {
 fn f16_weights_match_candle_on_the_rounded_weights() {
     let ck = ruac_checkpoint();
     let cfg = ck.infer_config().unwrap().with_image_size(128);
-    let gpu16 = match pollster::block_on(GpuPredictor::with_options(&ck, &cfg, GpuOptions { f16_weights: Some(true), default_limits: false })) {
+    let gpu16 = match pollster::block_on(GpuPredictor::with_options(&ck, &cfg, GpuOptions { f16_weights: Some(true), default_limits: false, adapter: None })) {
         Ok(g) => g,
         Err(e) => {
             let msg = e.to_string();

@@ -24,7 +24,7 @@ use ruac_core::predictor::{PointLabel, Prediction, Predictor, Prompt, Uncertaint
 use ruac_gpu::{GpuConfig, GpuOptions, GpuPredictor};
 
 /// f32 weights: the comparison with candle is exact up to float rounding.
-const F32: GpuOptions = GpuOptions { f16_weights: Some(false), default_limits: false };
+const F32: GpuOptions = GpuOptions { f16_weights: Some(false), default_limits: false, adapter: None };
 
 const TOL: f32 = 1e-3;
 
@@ -250,7 +250,7 @@ fn lite_medsam_real_weights_match_the_cpu_predictor() {
 fn sam1_f16_weights_stay_close_to_f32() {
     let ck = Checkpoint::load(fixture("sam1_tiny_vit.safetensors")).expect("fixture");
     let cfg = ck.infer_sam1_config().unwrap();
-    let mut gpu = match pollster::block_on(GpuPredictor::from_config(&ck, &GpuConfig::Sam1(cfg.clone()), GpuOptions { f16_weights: Some(true), default_limits: false })) {
+    let mut gpu = match pollster::block_on(GpuPredictor::from_config(&ck, &GpuConfig::Sam1(cfg.clone()), GpuOptions { f16_weights: Some(true), default_limits: false, adapter: None })) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("skipped: no shader-f16 on this adapter ({e})");

@@ -25,7 +25,7 @@ pub fn to_py(e: Error) -> PyErr {
             std::io::ErrorKind::IsADirectory => PyIsADirectoryError::new_err(msg),
             _ => PyOSError::new_err(msg),
         },
-        Error::NoImage | Error::Diverged(_) | Error::Candle(_) => PyRuntimeError::new_err(msg),
+        Error::NoImage | Error::Diverged(_) | Error::Device(_) | Error::Candle(_) => PyRuntimeError::new_err(msg),
         Error::CheckpointFormat { .. }
         | Error::CheckpointMismatch { .. }
         | Error::CheckpointDtype { .. }

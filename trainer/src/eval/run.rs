@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use candle_core::Device;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use ruac_core::data::{Dataset, SkipReport};
@@ -11,7 +10,7 @@ use ruac_core::eval::domain::{evaluate_domain, DomainSettings};
 use ruac_core::eval::protocol::{PredictionSource, Protocol, SavedPredictions};
 use ruac_core::eval::results::{DomainResult, EvalResults};
 use ruac_core::metrics::object::MetricConfig;
-use ruac_core::predictor::{Predictor, UncertaintyMode};
+use ruac_core::predictor::UncertaintyMode;
 
 use super::manifest::Manifest;
 use super::report::{self, CompareArgs};
@@ -55,6 +54,11 @@ pub struct EvalArgs {
     /// uncertainty's range, ln 2 / 2 for Monte Carlo entropy in nats, 0.5 otherwise).
     #[arg(long)]
     pub pavpu_threshold: Option<f64>,
+    /// `cpu`, `cuda:N` (a `--features cuda` build), `wgpu` or `wgpu:N` (ruac-gpu natively).
+    /// A device that is missing is an error. Results agree across devices up to float
+    /// rounding, so cached domains are reused whichever device computed them.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
     /// Ignore cached per-domain results.
     #[arg(long)]
     pub fresh: bool,
@@ -79,15 +83,15 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
     let (mut source, model_name, unc_max): (Box<dyn PredictionSource>, String, f64) = match (&args.weights, &args.predictions) {
         (Some(w), None) => {
             let ck = ruac_core::checkpoint::Checkpoint::load(w)?;
-            let model = ck.build_base(args.config.as_deref(), args.image_size, &Device::Cpu)?;
-            let mut pred = Predictor::new(model, Device::Cpu);
-            pred.mode = if args.mc_samples == 0 {
+            let mode = if args.mc_samples == 0 {
                 UncertaintyMode::Analytic
             } else {
                 UncertaintyMode::MonteCarlo { samples: args.mc_samples, seed: args.seed }
             };
-            let vmax = pred.mode.max_value() as f64;
-            (Box::new(pred), w.display().to_string(), vmax)
+            let m = crate::device::load_model(&ck, args.config.as_deref(), args.image_size, mode, &args.device)?;
+            eprintln!("device: {}", m.device);
+            let vmax = mode.max_value() as f64;
+            (Box::new(ModelSource(m.model)) as Box<dyn PredictionSource>, w.display().to_string(), vmax)
         }
         (None, Some(p)) => {
             if !p.is_dir() {
@@ -168,4 +172,17 @@ pub fn run_compare(args: CompareArgs) -> Result<()> {
     report::write_compare_report(&a, &b, &args)?;
     println!("wrote {}", args.out.display());
     Ok(())
+}
+
+/// A boxed model as an evaluation source (the blanket impl needs a sized type).
+struct ModelSource(Box<dyn ruac_core::predictor::PromptModel>);
+
+impl ruac_core::predictor::PromptModel for ModelSource {
+    fn set_image(&mut self, image: &ruac_core::image_io::RgbImage) -> ruac_core::Result<()> {
+        self.0.set_image(image)
+    }
+
+    fn predict(&mut self, prompt: &ruac_core::predictor::Prompt) -> ruac_core::Result<ruac_core::predictor::Prediction> {
+        self.0.predict(prompt)
+    }
 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use ruac_core::checkpoint::{
@@ -51,7 +51,7 @@ pub struct TrainArgs {
     /// the configured total); for tests and time-boxed sessions.
     #[arg(long)]
     pub max_steps: Option<usize>,
-    /// `cpu` or `cuda:N` (needs the `cuda` feature).
+    /// `cpu` or `cuda:N` (needs the `cuda` feature); a device that is missing is an error.
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Hide the progress bar (logs still go to log.jsonl).
@@ -61,20 +61,6 @@ pub struct TrainArgs {
     /// (repeatable; saved into the run's config.toml, so `--resume` needs the same ones).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
-}
-
-pub fn device(spec: &str) -> Result<Device> {
-    if spec == "cpu" {
-        return Ok(Device::Cpu);
-    }
-    if let Some(i) = spec.strip_prefix("cuda:") {
-        let i: usize = i.parse().with_context(|| format!("bad device {spec:?}"))?;
-        #[cfg(feature = "cuda")]
-        return Device::new_cuda(i).with_context(|| format!("opening CUDA device {i} ({spec})"));
-        #[cfg(not(feature = "cuda"))]
-        bail!("device cuda:{i} needs a build with `--features cuda`");
-    }
-    bail!("unknown device {spec:?}: use cpu or cuda:N")
 }
 
 /// The model configuration of a run.
@@ -163,7 +149,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     // the same code trains on the CPU or on CUDA (`--features cuda`); sampling, prompts and
     // Weibull uniforms are drawn on the host and uploaded, keeping runs identical across
     // devices up to float rounding.
-    let dev = device(&args.device)?;
+    let dev = crate::device::candle_device(&args.device)?;
     let mcfg = BaseConfig::from_train(&cfg)?;
     let acfg = AttackersConfig {
         style: cfg.attack.style,

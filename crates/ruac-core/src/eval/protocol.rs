@@ -9,7 +9,7 @@ use candle_core::{DType, Tensor};
 use super::clicks::{gt_box, run_click_protocol, CLICK_COUNTS};
 use crate::data::Sample;
 use crate::image_io::RgbImage;
-use crate::predictor::{Prediction, Predictor, Prompt};
+use crate::predictor::{Prediction, Prompt, PromptModel};
 use crate::{Error, Result};
 
 /// A prompt protocol of the paper's evaluation.
@@ -80,13 +80,13 @@ fn to_object_prediction(r: &Prediction, k: usize) -> Result<ObjectPrediction> {
 /// A model as the source: clicks by the deterministic protocol, one click answered with three
 /// candidates (the best by predicted IoU), later clicks refining that mask with the previous
 /// low-resolution logits as the mask prompt; the box with one mask.
-impl PredictionSource for Predictor {
+impl<M: PromptModel> PredictionSource for M {
     fn needs_image(&self) -> bool {
         true
     }
 
     fn set_image(&mut self, image: &RgbImage) -> Result<()> {
-        Predictor::set_image(self, image)
+        PromptModel::set_image(self, image)
     }
 
     fn predict_object(
@@ -110,7 +110,7 @@ impl PredictionSource for Predictor {
                     mask_input: if clicks.len() > 1 { last_low.clone().map(|t| t.unsqueeze(0)).transpose()? } else { None },
                     multimask: clicks.len() == 1,
                 };
-                let r = self.predict(&prompt)?;
+                let r = PromptModel::predict(self, &prompt)?;
                 let best = r.best();
                 last_low = Some(r.low_res_logits.narrow(0, best, 1)?);
                 let o = to_object_prediction(&r, best)?;
@@ -129,7 +129,7 @@ impl PredictionSource for Predictor {
         }
         if protocols.contains(&Protocol::GtBox) {
             if let Some(b) = gt_box(&obj.mask, w, h) {
-                let r = self.predict(&Prompt { bbox: Some(b), multimask: false, ..Default::default() })?;
+                let r = PromptModel::predict(self, &Prompt { bbox: Some(b), multimask: false, ..Default::default() })?;
                 out.push((Protocol::GtBox, to_object_prediction(&r, 0)?));
             }
         }

@@ -37,7 +37,13 @@ impl Gpu {
 
     /// [`Gpu::new`] asking for the adapter's largest bindings or only WebGPU's defaults.
     pub async fn with_limits(limits: Limits) -> Result<Self> {
-        let mut gpu = Gpu::open(limits).await?;
+        Self::with_adapter(limits, None).await
+    }
+
+    /// [`Gpu::with_limits`] on adapter `index` of [`crate::gpu::list_adapters`] (`None`: the
+    /// one wgpu prefers).
+    pub async fn with_adapter(limits: Limits, index: Option<usize>) -> Result<Self> {
+        let mut gpu = Gpu::open(limits, index).await?;
         for (name, src, entries) in ALL {
             gpu.compile(name, src, entries).await?;
         }
