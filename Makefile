@@ -1,7 +1,7 @@
 # The two commands of the README. `make test` is what CI runs (through .ci/run).
-.PHONY: test test-native test-wasm test-server test-browser test-wasm-api test-examples test-python py-tools wheel test-faults test-fuzz fuzz-tools demo pkg web-tools weights
+.PHONY: test test-dist test-native test-wasm test-server test-browser test-wasm-api test-examples test-python py-tools wheel test-faults test-fuzz fuzz-tools demo pkg web-tools weights
 
-test: test-native test-examples test-python test-wasm test-server test-browser test-wasm-api
+test: test-native test-examples test-python test-wasm test-server test-browser test-wasm-api test-dist
 
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 
@@ -129,6 +129,13 @@ test-wasm-api: web-tools
 # ---- reliability (docs/RELIABILITY.md) ----
 # Training and evaluation under SIGKILL, a full disk (a tmpfs; skipped with a message where
 # mounting is not permitted) and corrupted checkpoints, on the micro model: a few minutes.
+# Data-parallel training over MPI: `mpirun -np 2` against one process accumulating the same
+# samples, and a rank killed mid-run. A separate target folder: the `mpi` feature changes
+# shared dependencies' features, which would rebuild the main one back and forth.
+test-dist:
+	@command -v mpirun >/dev/null || { echo "mpirun not found: apt-get install -y openmpi-bin libopenmpi-dev libclang-dev"; exit 1; }
+	CARGO_TARGET_DIR=$(TARGET_DIR)/mpi cargo test -p trainer --features mpi --test dist
+
 test-faults:
 	cargo test -p trainer --test faults -- --ignored --test-threads=1
 

@@ -11,8 +11,11 @@ use std::time::{Duration, Instant};
 
 use ruac_core::rng::Pcg32;
 
+mod common;
+
 /// Long enough that ten kills, each a few steps apart, land before the run ends on any machine.
 const STEPS: usize = 40;
+/// `checkpoint_every` of `common::train_config`.
 const EVERY: usize = 2;
 
 fn trainer() -> Command {
@@ -20,51 +23,10 @@ fn trainer() -> Command {
 }
 
 /// The micro model at 128 px with the Bayesian head and the style attacker (the adversarial
-/// branch from step 5): every random draw of the method is exercised.
+/// branch from step 10 of 40): every random draw of the method is exercised.
 fn config(dir: &Path) -> PathBuf {
-    let text = format!(
-        r#"[model]
-config = "micro"
-image_size = 128
-bayes_head = true
-freeze_image_encoder = true
-
-[data]
-source = "procedural"
-max_objects = 1
-
-[train]
-steps = {STEPS}
-grad_accum = 1
-seed = 11
-clip_grad_norm = 1.0
-weight_decay = 0.01
-checkpoint_every = {EVERY}
-keep_checkpoints = 2
-
-[weights]
-kl_from = 0.0
-adv_from = 0.25
-
-[attack]
-style = true
-deform = false
-eps_style = 0.3
-
-[lr]
-base = [1e-3, 1e-3]
-head = [1e-3, 1e-3]
-attackers = [1e-2, 1e-2]
-vision = [1e-3, 1e-3]
-
-[loss.prompts]
-correction_clicks = 0
-prob_point = 1.0
-"#
-    );
-    let p = dir.join("faults.toml");
-    std::fs::write(&p, text).unwrap();
-    p
+    let extra = "bayes_head = true\nfreeze_image_encoder = true\n\n[weights]\nkl_from = 0.0\nadv_from = 0.25\n\n[attack]\nstyle = true\ndeform = false\neps_style = 0.3";
+    common::train_config(dir, "faults", extra, STEPS)
 }
 
 fn seed() -> u64 {

@@ -305,6 +305,24 @@ mod tests {
     }
 
     #[test]
+    fn every_committed_config_parses() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../configs");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            let text = std::fs::read_to_string(&p).unwrap();
+            // Evaluation manifests list [[domain]]s; the rest are training configs.
+            if p.extension().is_some_and(|x| x == "toml") && !text.contains("[[domain]]") {
+                TrainConfig::load(&p, &[]).unwrap_or_else(|e| panic!("{}: {e:#}", p.display()));
+                n += 1;
+            }
+        }
+        assert!(n >= 10, "{n} configs");
+        let paper = TrainConfig::load(&dir.join("ruac-sam2.1-bplus-paper.toml"), &[]).unwrap();
+        assert_eq!((paper.train.grad_accum * 8, paper.train.seed, paper.lr.head), (32, 123, [1e-4, 1e-5]));
+    }
+
+    #[test]
     fn bad_overrides_name_the_problem() {
         let msg = |o: &str| format!("{:#}", load(&[o]).unwrap_err());
         assert!(msg("train.steps").contains("expected KEY=VALUE"), "{}", msg("train.steps"));

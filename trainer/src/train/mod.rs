@@ -8,6 +8,7 @@ pub mod base;
 pub mod ckpt;
 pub mod config;
 pub mod data;
+pub mod dist;
 pub mod embed_cache;
 pub mod head_init;
 
@@ -149,7 +150,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
     // the same code trains on the CPU or on CUDA (`--features cuda`); sampling, prompts and
     // Weibull uniforms are drawn on the host and uploaded, keeping runs identical across
     // devices up to float rounding.
-    let dev = crate::device::candle_device(&args.device)?;
+    // Several processes (mpirun, srun): rank 0 writes; gradients are summed every step.
+    let launch = dist::Launch::from_env()?;
+    let mut replicas = dist::gradient_sum(&launch)?;
+    let main = launch.is_main();
+    // `cuda` alone: this process's GPU, cuda:<local rank>.
+    let spec = if args.device.trim() == "cuda" { format!("cuda:{}", launch.local_rank) } else { args.device.clone() };
+    let dev = crate::device::candle_device(&spec)?;
+    if launch.world > 1 {
+        // One write, so that the launcher's forwarding keeps the line whole.
+        let line = format!("rank {}/{} ({}, pid {}) on {spec}\n", launch.rank, launch.world, launch.launcher, std::process::id());
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }
     let mcfg = BaseConfig::from_train(&cfg)?;
     let acfg = AttackersConfig {
         style: cfg.attack.style,
@@ -238,7 +250,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 .unwrap_or_default()
         );
     }
-    ckpt::write_atomic(&args.out.join("config.toml"), cfg_text.as_bytes())?;
+    if main {
+        ckpt::write_atomic(&args.out.join("config.toml"), cfg_text.as_bytes())?;
+    }
 
     let total = cfg.train.steps;
     let end = args
@@ -246,11 +260,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .map(|m| (start + m).min(total))
         .unwrap_or(total);
     let log_path = args.out.join("log.jsonl");
-    truncate_log(&log_path, start)?;
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)?;
+    let mut log = if main {
+        truncate_log(&log_path, start)?;
+        Some(std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?)
+    } else {
+        None
+    };
 
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -258,7 +273,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         // A second handler registration fails inside one process (tests); that is harmless.
         let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
     }
-    let pb = if args.quiet {
+    let pb = if args.quiet || !main {
         ProgressBar::hidden()
     } else {
         ProgressBar::new(total as u64)
@@ -275,7 +290,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         let meta = ckpt::Meta {
             step,
             seed: cfg.train.seed,
-            samples_seen: (step * cfg.train.grad_accum) as u64,
+            samples_seen: (step * cfg.train.grad_accum * launch.world) as u64,
             config: cfg_text.clone(),
             crc32: None,
         };
@@ -318,7 +333,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
     for step in start..end {
         let t0 = Instant::now();
-        let stats = stepper.run(step, total, &mut opt, &mut sample)?;
+        let stats = stepper.run(step, total, &mut opt, &mut sample, replicas.as_mut())?;
         let rec = StepLog {
             step,
             stats,
@@ -326,15 +341,22 @@ pub fn run(args: TrainArgs) -> Result<()> {
             lr_base: cfg.lr.group(cfg.lr.base, 0.0).lr(step, total),
             seconds: t0.elapsed().as_secs_f64(),
         };
-        writeln!(log, "{}", serde_json::to_string(&rec)?)?;
+        if let Some(log) = &mut log {
+            writeln!(log, "{}", serde_json::to_string(&rec)?)?;
+        }
         pb.set_message(format!(
             "loss {:.3} seg {:.3} adv {:.3} cal {:.3} iou {:.2}",
             rec.stats.loss, rec.stats.clean_seg, rec.stats.adv_seg, rec.stats.cal, rec.stats.iou_clean
         ));
         pb.inc(1);
         let done = step + 1;
-        let interrupted = stop.load(Ordering::SeqCst);
-        if done % cfg.train.checkpoint_every == 0 || done == end || interrupted {
+        let mut interrupted = stop.load(Ordering::SeqCst);
+        if launch.world > 1 {
+            // Every rank stops after the same step when any was interrupted.
+            let flag = Tensor::new(&[interrupted as u8 as f32], &candle_core::Device::Cpu)?;
+            interrupted = replicas.sum(flag)?.to_vec1::<f32>()?[0] > 0.0;
+        }
+        if main && (done % cfg.train.checkpoint_every == 0 || done == end || interrupted) {
             save(done, &opt)?;
         }
         if interrupted {
