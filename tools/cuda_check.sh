@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# CUDA check of the trainer (issue #3), run on a machine with an NVIDIA GPU and no Rust
-# toolchain (the device machine): a `trainer` built with `--features cuda` by
-# tools/build_cuda.sh is carried there as target/cuda/trainer. For the micro SAM 2.1 and the
-# LiteMedSAM RUAC configs it trains on the CPU and on the GPU from the same seed, compares
-# every logged loss step by step, and checks that a run stopped and resumed on the GPU equals
-# the uninterrupted one.
+# CUDA check of the trainer (issues #3 and #17), run on a machine with an NVIDIA GPU and no
+# Rust toolchain (the device machine): a `trainer` built with `--features cuda` by
+# tools/build_cuda.sh is carried there as target/cuda/trainer.
+#  1. Training: for the micro SAM 2.1 and the LiteMedSAM RUAC configs it trains on the CPU
+#     and on the GPU from the same seed, compares every logged loss step by step, and checks
+#     that a run stopped and resumed on the GPU equals the uninterrupted one.
+#  2. Inference: `segment` (both families) and `eval` (a generated domain) on the GPU, and
+#     on `wgpu` where the machine has a Vulkan driver, against the CPU.
+#  3. Speed: `set_image` / `predict` of SAM 2.1 tiny and base-plus (random weights in the
+#     official layout, `trainer gen-weights`) at 1024 px on every device, median of 3.
 #
 #   bash tools/cuda_check.sh                 # GPU cuda:0 against the CPU
 #   DEVICE=cpu bash tools/cuda_check.sh      # the same pipeline CPU against CPU (no GPU)
+#   SIZES=tiny REPEAT=1 bash tools/cuda_check.sh   # quicker: tiny only, one timing run
 #
 # Results go to $OUT (default /tmp/cuda-check): the runs' logs and summary.md. Exit status 0
 # only if every comparison is within tolerance.
@@ -116,6 +121,85 @@ lines.append("PASS" if ok else "FAIL")
 text = "\n".join(lines)
 print(text)
 with open(os.path.join(out, "summary.md"), "w") as f:
+    f.write(text + "\n")
+sys.exit(0 if ok else 1)
+PY
+
+# 2. Inference on every device against the CPU.
+devs=(cpu "$DEV")
+if "$BIN" devices 2>/dev/null | grep -q '^wgpu:'; then devs+=(wgpu); else echo "no wgpu adapter (no Vulkan driver): wgpu not checked"; fi
+[ "$DEV" = cpu ] && devs=(cpu "${devs[@]:2}")
+IMG=web/tests/fixtures/chelsea-300.png
+"$BIN" gen-domain --domain unseen-textures --count 4 --size 256 --out "$OUT/domain" >/dev/null || status=1
+printf '[[domain]]\nname = "shift"\npath = "domain"\nformat = "mask_folder"\n' > "$OUT/manifest.toml"
+for cfg in ${SIZES:-tiny base_plus}; do "$BIN" gen-weights --config "$cfg" --ruac --out "$OUT/$cfg.safetensors" || status=1; done
+python3 -c "from PIL import Image; Image.open('$IMG').resize((1024, 768)).save('$OUT/photo-1024.png')" 2>/dev/null ||
+  cp web/tests/fixtures/chelsea-300.png "$OUT/photo-1024.png"
+for d in "${devs[@]}"; do
+  tag=${d//:/}
+  "$BIN" segment --device "$d" --weights web/models/ruac-micro.safetensors --image "$IMG" \
+    --point 150,100,1 --point 40,30,0 --multimask --out "$OUT/segment-sam2-$tag" || { echo "segment sam2 on $d failed"; status=1; }
+  "$BIN" segment --device "$d" --weights web/models/ruac-photo.safetensors --image "$IMG" \
+    --box 20,4,290,199 --out "$OUT/segment-sam1-$tag" || { echo "segment sam1 on $d failed"; status=1; }
+  "$BIN" eval --device "$d" --manifest "$OUT/manifest.toml" --weights web/models/ruac-micro.safetensors \
+    --prompts click1,click3,box --mc-samples 4 --fresh --out "$OUT/eval-$tag" >/dev/null || { echo "eval on $d failed"; status=1; }
+  for cfg in ${SIZES:-tiny base_plus}; do
+    "$BIN" segment --device "$d" --weights "$OUT/$cfg.safetensors" --image "$OUT/photo-1024.png" \
+      --point 500,380,1 --multimask --repeat "${REPEAT:-3}" --out "$OUT/time-$cfg-$tag" || { echo "$cfg on $d failed"; status=1; }
+  done
+done
+
+python3 - "$OUT" "${devs[@]}" <<'PY' || status=1
+import json, os, struct, sys
+out, devs = sys.argv[1], sys.argv[2:]
+tag = lambda d: d.replace(":", "")
+
+def npy(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    n = struct.unpack("<H", data[8:10])[0]
+    return struct.unpack(f"<{(len(data) - 10 - n) // 4}f", data[10 + n:])
+
+lines, ok = ["\n# Inference on every device against the CPU\n"], True
+lines.append("| check | device | largest difference | tolerance |")
+lines.append("|---|---|---|---|")
+for d in devs[1:]:
+    for fam in ["sam2", "sam1"]:
+        a, b = f"{out}/segment-{fam}-cpu", f"{out}/segment-{fam}-{tag(d)}"
+        try:
+            ua, ub = npy(f"{a}/uncertainty.npy"), npy(f"{b}/uncertainty.npy")
+            ja, jb = (json.load(open(f"{p}/result.json")) for p in (a, b))
+            diff = max(max(abs(x - y) for x, y in zip(ua, ub)), max(abs(x - y) for x, y in zip(ja["iou_predictions"], jb["iou_predictions"])))
+            good = len(ua) == len(ub) and diff <= 1e-3 and ja["best_mask"] == jb["best_mask"]
+            lines.append(f"| segment {fam} (uncertainty, IoU) | {jb['device']} | {diff:.2e} | 1e-3 |")
+        except Exception as e:
+            good = False; lines.append(f"| segment {fam} | {d} | failed: {e} | |")
+        ok &= good
+    try:
+        ra, rb = (json.load(open(f"{out}/eval-{t}/results.json")) for t in ("cpu", tag(d)))
+        worst = 0.0
+        for p, m in ra["domains"][0]["protocols"].items():
+            for k in ["segmentation.j", "segmentation.f", "whole.calibration.ece"]:
+                worst = max(worst, abs(m["metrics"][k] - rb["domains"][0]["protocols"][p]["metrics"][k]))
+        good = worst <= 2e-3
+        lines.append(f"| eval (J, F, ECE per protocol) | {d} | {worst:.2e} | 2e-3 |")
+    except Exception as e:
+        good = False; lines.append(f"| eval | {d} | failed: {e} | |")
+    ok &= good
+lines.append(f"\n# Speed at 1024 px (median of {os.environ.get('REPEAT', '3')}, ms; random weights in the official layout)\n")
+lines.append("| model | device | set_image | predict (3 masks, 20 MC draws) |")
+lines.append("|---|---|---|---|")
+for cfg in os.environ.get("SIZES", "tiny base_plus").split():
+    for d in devs:
+        try:
+            t = json.load(open(f"{out}/time-{cfg}-{tag(d)}/result.json"))
+            lines.append(f"| {cfg} | {t['device']} | {t['timing_ms']['set_image']:.1f} | {t['timing_ms']['predict']:.1f} |")
+        except Exception as e:
+            ok = False; lines.append(f"| {cfg} | {d} | failed: {e} | |")
+lines.append("PASS" if ok else "FAIL")
+text = "\n".join(lines)
+print(text)
+with open(os.path.join(out, "summary.md"), "a") as f:
     f.write(text + "\n")
 sys.exit(0 if ok else 1)
 PY

@@ -8,8 +8,8 @@
 //                      [--clicks 10] [--encodes 3]
 //
 // --model: a model name of the page (default: the page's default) or a checkpoint file
-// (served from its folder, e.g. one written by `cargo run --release -p ruac-core --example
-// random_checkpoint`). --image: a gallery image (default chelsea.jpg) or an image file.
+// (served by a local server, e.g. one written by `trainer gen-weights`). --image: a gallery
+// image (default chelsea.jpg) or an image file.
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';

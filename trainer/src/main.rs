@@ -36,6 +36,9 @@ enum Command {
     Export(train::ExportArgs),
     /// Write a procedural domain (training or a held-out shift) as a mask_folder dataset.
     GenDomain(gen::GenArgs),
+    /// Write a checkpoint with seeded random weights in an official SAM 2.1 layout (tiny,
+    /// small, base_plus, large; `--ruac` adds the head), for speed and memory checks.
+    GenWeights(gen::WeightsArgs),
     /// List the devices `--device` can name: cpu, cuda:N (a `--features cuda` build) and the
     /// wgpu adapters (wgpu:N).
     Devices,
@@ -50,6 +53,7 @@ fn main() {
         Command::Train(a) => train::run(a),
         Command::Export(a) => train::export(a),
         Command::GenDomain(a) => gen::run(a),
+        Command::GenWeights(a) => gen::weights(a),
         Command::Devices => device::list(),
     };
     if let Err(e) = res {

@@ -42,8 +42,26 @@ pub struct SegmentArgs {
     /// Vulkan, Metal, DX12). A device that is missing is an error.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Encode and predict this many times and report the median times (the first call of a
+    /// GPU includes compiling its kernels: time with 3 or more).
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
     #[arg(long)]
     pub out: PathBuf,
+}
+
+/// Runs `f` `n` times (at least once); the last result and the median time in ms.
+fn timed<T>(n: usize, mut f: impl FnMut() -> Result<T>) -> Result<(T, f64)> {
+    let mut ms = vec![];
+    let mut last = None;
+    for _ in 0..n.max(1) {
+        let t = std::time::Instant::now();
+        last = Some(f()?);
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    ms.sort_by(|a, b| a.total_cmp(b));
+    let out = last.context("no repetition ran")?;
+    Ok((out, ms[ms.len() / 2]))
 }
 
 fn parse_point(s: &str) -> std::result::Result<(f32, f32, PointLabel), String> {
@@ -89,9 +107,10 @@ pub fn run(a: SegmentArgs) -> Result<()> {
     };
     let mut m = crate::device::load_model(&ck, a.config.as_deref(), a.image_size, mode, &a.device)?;
     eprintln!("device: {}", m.device);
-    m.model.set_image(&img)?;
+    let ((), encode_ms) = timed(a.repeat, || Ok(m.model.set_image(&img)?))?;
     let prompt = Prompt { points: a.points.clone(), bbox: a.bbox, mask_input: None, multimask: a.multimask };
-    let out = m.model.predict(&prompt)?;
+    let (out, predict_ms) = timed(a.repeat, || Ok(m.model.predict(&prompt)?))?;
+    eprintln!("set_image {encode_ms:.1} ms, predict {predict_ms:.1} ms (median of {})", a.repeat.max(1));
     let has_head = m.config.has_bayes_head();
 
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
@@ -129,6 +148,7 @@ pub fn run(a: SegmentArgs) -> Result<()> {
         "model": m.config.name(),
         "ruac_head": has_head,
         "device": m.device,
+        "timing_ms": { "set_image": encode_ms, "predict": predict_ms, "repeat": a.repeat.max(1) },
         "iou_predictions": out.iou,
         "best_mask": best,
         "mask_tokens": out.tokens,
