@@ -54,8 +54,11 @@ before(async () => {
   // The hub: resolve URLs redirect to the CDN, as huggingface.co's do.
   [hub, hubUrl] = await listen((req, res) => {
     const m = req.url.match(/^\/test\/micro\/resolve\/main\/(\w+)\.safetensors$/);
-    if (!m) { res.writeHead(404, { 'access-control-allow-origin': '*' }); res.end(); return; }
-    res.writeHead(302, { location: `${cdnUrl}/cdn/${m[1]}`, 'access-control-allow-origin': '*' });
+    // The real presets' repositories and files (facebook/..., HongyouZhou/...): the CDN's
+    // micro model stands in for each (the page reads the format from the bytes).
+    const preset = req.url.match(/^\/(facebook|HongyouZhou)\/[\w.-]+\/resolve\/main\/[\w.-]+$/);
+    if (!m && !preset) { res.writeHead(404, { 'access-control-allow-origin': '*' }); res.end(); return; }
+    res.writeHead(302, { location: `${cdnUrl}/cdn/${m ? m[1] : 'ok'}`, 'access-control-allow-origin': '*' });
     res.end();
   });
 });
@@ -187,5 +190,34 @@ test('a model this device cannot hold is refused before anything downloads, and 
   assert.equal(JSON.stringify(hits), before, 'nothing was requested from the hub');
   assert.match(await shadowText(page, 'model'), /ruac-micro\.safetensors \(previous model kept\)/);
   await clickPixel(page, 100, 100); // the model in use still answers
+  assert.deepEqual(unexpected(errors), []);
+});
+
+test('every real preset loads by name through the hub imitation: its resolve URL, one redirect, kept in the Cache API', { timeout: SLOW * 2 }, async () => {
+  const { page, errors } = await open(`?backend=cpu&hub=${encodeURIComponent(hubUrl)}`);
+  // The release's published size and hash belong to the real file: the stand-in's instead.
+  await page.evaluate(async (m) => {
+    const { MODELS } = await import(new URL('web/element/models.js', location.href).href);
+    Object.assign(MODELS['ruac-sam2.1-hiera-bplus'], m);
+  }, { size: MODEL.length, sha256: SHA });
+  const presets = [
+    ['ruac-sam2.1-hiera-bplus', 'HongyouZhou/ruac-sam2.1-hiera-bplus', 'model.safetensors'],
+    ['sam2.1-hiera-tiny', 'facebook/sam2.1-hiera-tiny', 'sam2.1_hiera_tiny.pt'],
+    ['sam2.1-hiera-small', 'facebook/sam2.1-hiera-small', 'sam2.1_hiera_small.pt'],
+    ['sam2.1-hiera-base-plus', 'facebook/sam2.1-hiera-base-plus', 'sam2.1_hiera_base_plus.pt'],
+    ['sam2.1-hiera-large', 'facebook/sam2.1-hiera-large', 'sam2.1_hiera_large.pt'],
+  ];
+  for (const [name, repo, file] of presets) {
+    const path = `/${repo}/resolve/main/${file}`;
+    const before = hits[path] || 0;
+    assert.equal(await tryLoad(page, name), null, `${name} loads`);
+    assert.equal(hits[path], before + 1, `${name}: one request to ${path}`);
+    assert.ok((await shadowText(page, 'model')).startsWith(`${file} (RUAC micro`), `${name}: ${await shadowText(page, 'model')}`);
+    assert.equal(await inCache(page, `${hubUrl}${path}`), true, `${name}: kept in the Cache API`);
+    // Asked again, it comes from the cache: no new request.
+    assert.equal(await tryLoad(page, name), null);
+    assert.equal(hits[path], before + 1, `${name}: the second load is served by the cache`);
+  }
+  await clickPixel(page, 100, 100);
   assert.deepEqual(unexpected(errors), []);
 });
