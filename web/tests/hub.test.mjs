@@ -4,7 +4,9 @@
 // Content-Length, cuts one transfer halfway and serves one without CORS headers; a preset
 // with a wrong SHA-256 stands for a corrupted file. What is tested is the loading path
 // (redirect, progress, SHA-256, Cache API, the messages), not the big models themselves:
-// the presets are replaced for the test (`MODELS`, web/element/models.js).
+// test presets are added (`MODELS`, web/element/models.js), and the real presets' resolve
+// URLs get the micro model as a stand-in. A file of the official layout at base-plus size
+// goes through the same path in web/tests/real-size.test.mjs.
 //
 //   node --test web/tests/hub.test.mjs
 import { test, before, after, afterEach } from 'node:test';
