@@ -13,6 +13,7 @@
 //! `transformer`, `mask_decoder`, `bayes_head`, `sam1/`), each built from a scoped loader by
 //! the checkpoint's own names.
 mod bayes_head;
+pub mod adapter;
 pub mod error;
 pub mod gpu;
 mod hiera;

@@ -24,14 +24,15 @@ use ruac_gpu::{GpuOptions, GpuPredictor};
 
 const DEFAULT_BINDING: u64 = 128 << 20;
 
-/// A 1024 x 768 photo-like image: gradients and a disc (the prompt's object).
+/// A real photo (the page's test photo, 300 x 200, CC0) enlarged to 1024 x 768 (nearest).
 fn image() -> RgbImage {
+    let src = RgbImage::open(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/tests/fixtures/chelsea-300.png")).unwrap();
     let (w, h) = (1024, 768);
     let mut data = Vec::with_capacity(w * h * 3);
     for y in 0..h {
         for x in 0..w {
-            let inside = (x as i64 - 560).pow(2) + (y as i64 - 330).pow(2) < 160 * 160;
-            data.extend(if inside { [220, 40, (x % 31) as u8] } else { [(x * 255 / w) as u8, (y * 255 / h) as u8, ((x + y) % 97) as u8] });
+            let i = ((y * src.height / h) * src.width + x * src.width / w) * 3;
+            data.extend_from_slice(&src.data[i..i + 3]);
         }
     }
     RgbImage::new(w, h, data).unwrap()
