@@ -7,6 +7,10 @@
 #     that a run stopped and resumed on the GPU equals the uninterrupted one.
 #  2. Inference: `segment` (both families) and `eval` (a generated domain) on the GPU, and
 #     on `wgpu` where the machine has a Vulkan driver, against the CPU.
+#  1b. NCCL (a `--features nccl` build): the micro run again with its gradients summed by
+#     NCCL, one rank (the path on one GPU: equal to the run without it), and where the
+#     machine has two GPUs, two ranks on cuda:0 and cuda:1 against one process that
+#     accumulates the same samples (`grad_accum = 2`).
 #  3. Speed: `set_image` / `predict` of SAM 2.1 tiny and base-plus (random weights in the
 #     official layout, `trainer gen-weights`) at 1024 px on every device, median of 3.
 #
@@ -33,7 +37,7 @@ import glob, os, site
 roots = [os.path.join(p, "nvidia") for p in site.getsitepackages() + [site.getusersitepackages()]]
 roots += ["/usr/local/cuda/lib64", "target/cuda-build/wheels"]
 dirs = []
-for want in ["libcublas.so.13", "libcublasLt.so.13", "libcudart.so.13", "libnvrtc.so.13", "libcurand.so.10"]:
+for want in ["libcublas.so.13", "libcublasLt.so.13", "libcudart.so.13", "libnvrtc.so.13", "libcurand.so.10", "libnccl.so.2"]:
     for r in roots:
         hits = glob.glob(os.path.join(r, "**", want), recursive=True)
         if hits:
@@ -80,6 +84,25 @@ for check in "${checks[@]}"; do
     { echo "$name: resume on $DEV failed"; status=1; }
 done
 
+# 1b. NCCL, where the binary has it.
+ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
+if [ "$DEV" != cpu ] && ldd "$BIN" | grep -q libnccl; then
+  micro=(train --config configs/ruac-micro.toml --quiet --set train.steps=8 --set train.checkpoint_every=4 --set weights.kl_from=0.25 --set weights.adv_from=0.5)
+  rm -rf "$OUT/nccl-one"
+  "$BIN" "${micro[@]}" --out "$OUT/nccl-one" --device "$DEV" --dist-backend nccl || { echo "NCCL, one rank, failed"; status=1; }
+  if [ "${ngpu:-0}" -ge 2 ]; then
+    rm -rf "$OUT/nccl-two" "$OUT/nccl-accum"
+    for r in 0 1; do
+      RANK=$r WORLD_SIZE=2 LOCAL_RANK=$r MASTER_ADDR=127.0.0.1 MASTER_PORT=29531 \
+        "$BIN" "${micro[@]}" --out "$OUT/nccl-two" --device cuda & pids[$r]=$!
+    done
+    wait "${pids[0]}" && wait "${pids[1]}" || { echo "NCCL, two ranks, failed"; status=1; }
+    "$BIN" "${micro[@]}" --out "$OUT/nccl-accum" --device "$DEV" --set train.grad_accum=2 || status=1
+  fi
+else
+  echo "no NCCL in $BIN (build it with tools/build_cuda.sh) or no GPU: NCCL not checked"
+fi
+
 python3 - "$OUT" "$DEV" <<'PY' || status=1
 import glob, json, os, sys
 
@@ -117,6 +140,18 @@ for cpu_log in sorted(glob.glob(os.path.join(out, "*-cpu", "log.jsonl"))):
     lines.append(f"\nlargest difference / tolerance (rtol {RTOL}, atol {ATOL}): {worst:.3f}")
     lines.append(f"resumed at step {len(b) // 2} on {dev} against uninterrupted: largest difference {resumed:.3g}\n")
     ok &= worst <= 1.0 and resumed <= 1e-6
+# NCCL: the same steps with the sum done by NCCL. One rank: the sum is the identity, so only
+# the GPU's own run-to-run rounding may differ (a hundredth of the CPU-GPU tolerance).
+for a_name, b_name, what, scale in [("ruac-micro-dev", "nccl-one", "NCCL, one rank, against the run without it", 0.01),
+                                    ("nccl-accum", "nccl-two", "NCCL, two GPUs, against one process accumulating 2", 1.0)]:
+    pa, pb = os.path.join(out, a_name, "log.jsonl"), os.path.join(out, b_name, "log.jsonl")
+    if not os.path.exists(pb):
+        continue
+    a, b = load(pa), load(pb)
+    d = max((abs(x[k] - y[k]) / (scale * (ATOL + RTOL * abs(x[k]))) for x, y in zip(a, b) for k in KEYS), default=float("inf"))
+    good = len(a) == len(b) and d <= 1.0
+    lines.append(f"{what}: {len(b)} steps, largest difference / tolerance {d:.3g} {'ok' if good else '**FAIL**'}")
+    ok &= good
 lines.append("PASS" if ok else "FAIL")
 text = "\n".join(lines)
 print(text)

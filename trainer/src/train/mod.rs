@@ -55,6 +55,10 @@ pub struct TrainArgs {
     /// `cpu` or `cuda:N` (needs the `cuda` feature); a device that is missing is an error.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// What sums the gradients of several processes (mpirun, srun, torchrun): `auto` is
+    /// NCCL on CUDA in a `--features nccl` build and MPI otherwise.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub dist_backend: dist::Backend,
     /// Hide the progress bar (logs still go to log.jsonl).
     #[arg(long)]
     pub quiet: bool,
@@ -152,11 +156,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     // devices up to float rounding.
     // Several processes (mpirun, srun): rank 0 writes; gradients are summed every step.
     let launch = dist::Launch::from_env()?;
-    let mut replicas = dist::gradient_sum(&launch)?;
     let main = launch.is_main();
     // `cuda` alone: this process's GPU, cuda:<local rank>.
     let spec = if args.device.trim() == "cuda" { format!("cuda:{}", launch.local_rank) } else { args.device.clone() };
     let dev = crate::device::candle_device(&spec)?;
+    let mut replicas = dist::gradient_sum(&launch, args.dist_backend, &dev)?;
     if launch.world > 1 {
         // One write, so that the launcher's forwarding keeps the line whole.
         let line = format!("rank {}/{} ({}, pid {}) on {spec}\n", launch.rank, launch.world, launch.launcher, std::process::id());
@@ -353,7 +357,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         let mut interrupted = stop.load(Ordering::SeqCst);
         if launch.world > 1 {
             // Every rank stops after the same step when any was interrupted.
-            let flag = Tensor::new(&[interrupted as u8 as f32], &candle_core::Device::Cpu)?;
+            let flag = Tensor::new(&[interrupted as u8 as f32], &dev)?;
             interrupted = replicas.sum(flag)?.to_vec1::<f32>()?[0] > 0.0;
         }
         if main && (done % cfg.train.checkpoint_every == 0 || done == end || interrupted) {

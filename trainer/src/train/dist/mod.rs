@@ -1,12 +1,18 @@
 //! Data-parallel training across processes, the way PyTorch users run DDP: one process per
 //! device, the rank and world size from the launcher's environment (`mpirun`, `srun`,
 //! `torchrun`), gradients summed every step by ruac-core's `TrainStep` through a
-//! [`GradientSum`]: MPI (`--features mpi`, e.g. Debian's OpenMPI) for CPU processes and
-//! machines without NCCL. Rank 0 alone writes logs and checkpoints; every rank resumes from
+//! [`GradientSum`]: NCCL (`--features nccl`) between CUDA devices, MPI (`--features mpi`,
+//! e.g. Debian's OpenMPI) for CPU processes and machines without NCCL. Rank 0 alone writes logs and checkpoints; every rank resumes from
 //! the same checkpoint, and since a step's samples and random draws are functions of the
 //! seed, the step and the rank, that restores every rank's data position and random state.
 use anyhow::{bail, Result};
 use ruac_core::method::train::{GradientSum, Solo};
+
+#[cfg(feature = "mpi")]
+mod mpi;
+#[cfg(feature = "nccl")]
+mod nccl;
+pub mod rendezvous;
 
 /// Where this process stands in its run, from the launcher's environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,20 +62,50 @@ impl Launch {
     }
 }
 
-/// The gradient sum for this launch: nothing for one process, MPI for several.
-pub fn gradient_sum(launch: &Launch) -> Result<Box<dyn GradientSum>> {
-    if launch.world == 1 {
-        return Ok(Box::new(Solo));
+/// Which engine sums the gradients (`train --dist-backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// NCCL when the process trains on CUDA and the trainer has the `nccl` feature, MPI
+    /// otherwise; nothing at all for a single process.
+    Auto,
+    /// MPI (`--features mpi`): CPU processes, or GPUs on machines without NCCL.
+    Mpi,
+    /// NCCL (`--features nccl`): one CUDA device per process; rank 0 hands out NCCL's id
+    /// through the rendezvous at MASTER_ADDR:MASTER_PORT. Asked for by name, it runs even
+    /// for a single process (a check of the path on one GPU).
+    Nccl,
+}
+
+/// The gradient sum for this launch on `device`.
+pub fn gradient_sum(launch: &Launch, backend: Backend, device: &candle_core::Device) -> Result<Box<dyn GradientSum>> {
+    match backend {
+        Backend::Auto if launch.world == 1 => Ok(Box::new(Solo)),
+        Backend::Auto if device.is_cuda() && cfg!(feature = "nccl") => nccl_sum(launch, device),
+        Backend::Auto | Backend::Mpi => mpi_sum(launch),
+        Backend::Nccl => nccl_sum(launch, device),
     }
-    mpi_sum(launch)
+}
+
+#[cfg(feature = "nccl")]
+fn nccl_sum(launch: &Launch, device: &candle_core::Device) -> Result<Box<dyn GradientSum>> {
+    let rdv = rendezvous::Rendezvous::from_env()?;
+    Ok(Box::new(nccl::NcclSum::init(launch, device, &rdv)?))
+}
+
+#[cfg(not(feature = "nccl"))]
+fn nccl_sum(launch: &Launch, _device: &candle_core::Device) -> Result<Box<dyn GradientSum>> {
+    bail!(
+        "{} asked for NCCL, but this trainer was built without it: build it with `--features nccl` (CUDA and libnccl; tools/build_cuda.sh), or use --dist-backend mpi",
+        launch.launcher
+    )
 }
 
 #[cfg(feature = "mpi")]
 fn mpi_sum(launch: &Launch) -> Result<Box<dyn GradientSum>> {
-    let sum = mpi_backend::MpiSum::init()?;
+    let sum = mpi::MpiSum::init()?;
     if (sum.rank(), sum.world()) != (launch.rank, launch.world) {
         bail!(
-            "{} says rank {} of {}, but MPI has rank {} of {}: launch the processes with mpirun or srun (MPI sums the gradients), not with torchrun",
+            "{} says rank {} of {}, but MPI has rank {} of {}: launch the processes with mpirun or srun (MPI sums the gradients), not with torchrun, or use --dist-backend nccl",
             launch.launcher,
             launch.rank,
             launch.world,
@@ -83,50 +119,10 @@ fn mpi_sum(launch: &Launch) -> Result<Box<dyn GradientSum>> {
 #[cfg(not(feature = "mpi"))]
 fn mpi_sum(launch: &Launch) -> Result<Box<dyn GradientSum>> {
     bail!(
-        "{} started {} processes, but this trainer was built without MPI: build it with `cargo build --release -p trainer --features mpi` (needs an MPI library, e.g. apt-get install libopenmpi-dev)",
+        "{} started {} processes, but this trainer was built without MPI: build it with `cargo build --release -p trainer --features mpi` (needs an MPI library, e.g. apt-get install libopenmpi-dev), or on CUDA with `--features nccl`",
         launch.launcher,
         launch.world
     )
-}
-
-#[cfg(feature = "mpi")]
-mod mpi_backend {
-    use anyhow::Result;
-    use candle_core::{Device, Tensor};
-    use mpi::collective::SystemOperation;
-    use mpi::topology::{Communicator, SimpleCommunicator};
-    use mpi::traits::CommunicatorCollectives;
-    use ruac_core::method::train::GradientSum;
-
-    /// `MPI_Allreduce` over `MPI_COMM_WORLD` on host copies of the flat gradients.
-    pub struct MpiSum {
-        // Finalises MPI when dropped, after the communicator.
-        world: SimpleCommunicator,
-        _universe: mpi::environment::Universe,
-    }
-
-    impl MpiSum {
-        pub fn init() -> Result<Self> {
-            let universe = mpi::initialize().ok_or_else(|| anyhow::anyhow!("MPI was initialised twice"))?;
-            Ok(Self { world: universe.world(), _universe: universe })
-        }
-    }
-
-    impl GradientSum for MpiSum {
-        fn rank(&self) -> usize {
-            self.world.rank() as usize
-        }
-        fn world(&self) -> usize {
-            self.world.size() as usize
-        }
-        fn sum(&mut self, flat: Tensor) -> ruac_core::Result<Tensor> {
-            let device = flat.device().clone();
-            let send = flat.to_device(&Device::Cpu)?.to_vec1::<f32>()?;
-            let mut recv = vec![0f32; send.len()];
-            self.world.all_reduce_into(&send[..], &mut recv[..], SystemOperation::sum());
-            Ok(Tensor::from_vec(recv, send.len(), &device)?)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -157,11 +153,17 @@ mod tests {
 
     #[test]
     fn one_process_needs_no_backend() {
-        let s = gradient_sum(&launch(&[]).unwrap()).unwrap();
+        let cpu = candle_core::Device::Cpu;
+        let s = gradient_sum(&launch(&[]).unwrap(), Backend::Auto, &cpu).unwrap();
         assert_eq!((s.rank(), s.world()), (0, 1));
+        let two = launch(&[("RANK", "0"), ("WORLD_SIZE", "2")]).unwrap();
         if !cfg!(feature = "mpi") {
-            let e = gradient_sum(&launch(&[("RANK", "0"), ("WORLD_SIZE", "2")]).unwrap()).err().unwrap().to_string();
+            let e = gradient_sum(&two, Backend::Auto, &cpu).err().unwrap().to_string();
             assert!(e.contains("built without MPI"), "{e}");
         }
+        // NCCL asked for by name: a clear error without the feature, or without CUDA.
+        let e = gradient_sum(&two, Backend::Nccl, &cpu).err().unwrap().to_string();
+        let expect = if cfg!(feature = "nccl") { "NCCL sums gradients between CUDA devices" } else { "built without it" };
+        assert!(e.contains(expect), "{e}");
     }
 }
