@@ -45,6 +45,8 @@ enum Command {
 }
 
 fn main() {
+    // Large activations are reused rather than re-mapped (ruac_core::malloc).
+    ruac_core::malloc::reuse_large_buffers();
     let cli = Cli::parse();
     let res: Result<()> = match cli.command {
         Command::Segment(a) => segment::run(a),

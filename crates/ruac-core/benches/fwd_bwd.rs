@@ -29,7 +29,7 @@ use ruac_core::model::{Sam2Config, Sam2Model};
 use serde_json::json;
 
 mod common;
-use common::{bench_image, fnv1a, set_threads, stats, Args, Res};
+use common::{bench_image, fnv1a, setup_process, stats, Args, Res};
 
 const USAGE: &str = "usage: fwd_bwd --weights PATH [--config micro] [--image-size N] [--threads N] [--reps N] [--warmup N] [--json OUT]";
 
@@ -59,7 +59,7 @@ fn forward(model: &Sam2Model, x: &Tensor, coords: &Tensor, labels: &Tensor, tgt:
 fn main() -> Res<()> {
     let args = Args::parse(USAGE, Args { config: "micro".into(), image_size: Some(256), ..Args::default() })?;
     let image_size = args.image_size.unwrap_or(256);
-    set_threads(args.threads)?;
+    setup_process(args.threads)?;
     let dev = Device::Cpu;
     let cfg = Sam2Config::by_name(&args.config)
         .ok_or_else(|| format!("unknown configuration {}", args.config))?

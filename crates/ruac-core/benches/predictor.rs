@@ -42,7 +42,7 @@ use ruac_core::predictor::{PointLabel, Predictor, Prompt, UncertaintyMode};
 use serde_json::{json, Value};
 
 mod common;
-use common::{bench_image, fnv1a, proc_status_kb, reset_peak_rss, set_threads, stats, time_it, Args, Res};
+use common::{bench_image, fnv1a, proc_status_kb, reset_peak_rss, setup_process, stats, time_it, Args, Res};
 
 const USAGE: &str = "usage: predictor --weights PATH --config NAME [--image-size N] [--threads N] [--reps N] [--warmup N] [--json OUT]";
 
@@ -77,7 +77,7 @@ fn summary(masks: &Tensor, iou: &[f32], low: &Tensor) -> Res<Value> {
 
 fn main() -> Res<()> {
     let args = Args::parse(USAGE, Args::default())?;
-    set_threads(args.threads)?;
+    setup_process(args.threads)?;
     let dev = Device::Cpu;
     let mut cfg = Sam2Config::by_name(&args.config).ok_or_else(|| format!("unknown configuration {}", args.config))?;
     if let Some(s) = args.image_size {

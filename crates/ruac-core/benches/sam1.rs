@@ -32,7 +32,7 @@ use ruac_core::predictor::{Predictor, Prompt};
 use serde_json::json;
 
 mod common;
-use common::{bench_image, fnv1a, proc_status_kb, set_threads, stats, time_it, Args, Res};
+use common::{bench_image, fnv1a, proc_status_kb, setup_process, stats, time_it, Args, Res};
 
 const USAGE: &str =
     "usage: sam1 --weights lite_medsam.pth [--image-size N] [--threads N] [--reps N] [--warmup N] [--json OUT]";
@@ -47,7 +47,7 @@ fn bench_box(s: usize) -> [f32; 4] {
 fn main() -> Res<()> {
     let args = Args::parse(USAGE, Args { image_size: Some(512), reps: 10, warmup: 2, ..Args::default() })?;
     let image_size = args.image_size.unwrap_or(512);
-    set_threads(args.threads)?;
+    setup_process(args.threads)?;
     let dev = Device::Cpu;
     let t_load = Instant::now();
     let ckpt = Checkpoint::load(&args.weights)?;

@@ -10,6 +10,8 @@ pub mod error;
 pub mod eval;
 pub mod image_io;
 pub mod limits;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod malloc;
 pub mod method;
 pub mod metrics;
 pub mod model;

@@ -69,7 +69,9 @@ impl Args {
 
 /// Sets RAYON_NUM_THREADS (read by candle's CPU kernels and gemm) to `threads` before any
 /// candle call; refuses a different value already in the environment.
-pub fn set_threads(threads: usize) -> Res<()> {
+pub fn setup_process(threads: usize) -> Res<()> {
+    // As the trainer: large buffers reused, not re-mapped (ruac_core::malloc).
+    ruac_core::malloc::reuse_large_buffers();
     match std::env::var("RAYON_NUM_THREADS") {
         Ok(v) if v.parse::<usize>().ok() != Some(threads) => {
             Err(format!("RAYON_NUM_THREADS={v} but --threads {threads}: set them alike").into())

@@ -39,7 +39,7 @@ impl Module for Linear {
             .reshape((rows, in_dim))?
             .matmul(&self.weight_t)?;
         let y = match &self.bias {
-            Some(b) => y.broadcast_add(b)?,
+            Some(b) => rowops::add_bias(y, b)?,
             None => y,
         };
         let mut out = dims.to_vec();
@@ -192,7 +192,12 @@ impl Module for LayerNorm2d {
 /// long sequences are processed in blocks of query rows so that the score matrix never
 /// exceeds [`SDPA_BLOCK_ELEMS`] values: Hiera's global blocks at 1024 px would otherwise
 /// materialise 4 x 4096 x 4096 floats (268 MB) twice, the bulk of `set_image`'s peak memory.
+///
+/// Inference on the CPU takes the fused kernel of [`super::flash`] instead.
 pub fn sdpa(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
+    if super::flash::applies(q, k, v) {
+        return super::flash::attention(q, k, v, 1.0 / (q.dim(3)? as f32).sqrt());
+    }
     sdpa_blocked(q, k, v, SDPA_BLOCK_ELEMS)
 }
 

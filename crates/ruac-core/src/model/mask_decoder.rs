@@ -3,13 +3,14 @@
 //! high-resolution skip features, IoU and object-score heads, and the per-pixel head: SAM's
 //! hypernetwork dot product, or RUAC's [`BayesianPixelHead`].
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{conv2d, conv_transpose2d, Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig, VarBuilder};
+use candle_nn::{conv2d, Conv2d, Conv2dConfig, VarBuilder};
 
 use super::bayes_head::BayesianPixelHead;
 use super::common::{Activation, LayerNorm2d, Mlp};
 use super::config::{DecoderConfig, Sam2Config, SingleMask};
 use super::transformer::TwoWayTransformer;
 use crate::model::gelu::gelu;
+use crate::model::upscale::ConvTranspose2x2;
 
 /// Everything the decoder computes for all `1 + num_multimask_outputs` mask tokens, before
 /// the single/multi-mask selection.
@@ -62,9 +63,9 @@ pub struct MaskDecoder {
     iou_token: Tensor,
     mask_tokens: Tensor,
     obj_score_token: Tensor,
-    upscale_conv1: ConvTranspose2d,
+    upscale_conv1: ConvTranspose2x2,
     upscale_ln: LayerNorm2d,
-    upscale_conv2: ConvTranspose2d,
+    upscale_conv2: ConvTranspose2x2,
     pub conv_s0: Conv2d,
     pub conv_s1: Conv2d,
     pub pixel_head: PixelHead,
@@ -78,7 +79,6 @@ impl MaskDecoder {
         let d = cfg.d_model;
         let dc = &cfg.decoder;
         let n_tokens = dc.num_multimask_outputs + 1;
-        let up = ConvTranspose2dConfig { stride: 2, ..Default::default() };
         let ou = vb.pp("output_upscaling");
         let pixel_head = match &cfg.bayes_head {
             Some(_) => PixelHead::Bayesian(BayesianPixelHead::new(d, d / 8, n_tokens, vb.clone())?),
@@ -100,9 +100,9 @@ impl MaskDecoder {
             iou_token: vb.pp("iou_token").get((1, d), "weight")?,
             mask_tokens: vb.pp("mask_tokens").get((n_tokens, d), "weight")?,
             obj_score_token: vb.pp("obj_score_token").get((1, d), "weight")?,
-            upscale_conv1: conv_transpose2d(d, d / 4, 2, up, ou.pp("0"))?,
+            upscale_conv1: ConvTranspose2x2::new(d, d / 4, ou.pp("0"))?,
             upscale_ln: LayerNorm2d::new(d / 4, ou.pp("1"))?,
-            upscale_conv2: conv_transpose2d(d / 4, d / 8, 2, up, ou.pp("3"))?,
+            upscale_conv2: ConvTranspose2x2::new(d / 4, d / 8, ou.pp("3"))?,
             conv_s0: conv2d(d, d / 8, 1, Conv2dConfig::default(), vb.pp("conv_s0"))?,
             conv_s1: conv2d(d, d / 4, 1, Conv2dConfig::default(), vb.pp("conv_s1"))?,
             pixel_head,

@@ -4,6 +4,8 @@ pub mod bayes_head;
 pub mod common;
 pub mod config;
 pub mod dwconv;
+pub mod fastexp;
+pub mod flash;
 pub mod gelu;
 pub mod hiera;
 pub mod init;
@@ -15,6 +17,7 @@ pub mod rowops;
 pub mod sam1;
 pub mod sam2;
 pub mod transformer;
+pub mod upscale;
 
 pub use base::{BaseModel, ModelConfig};
 pub use bayes_head::BayesianPixelHead;

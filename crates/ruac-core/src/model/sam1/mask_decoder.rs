@@ -4,13 +4,14 @@
 //! head (no sigmoid), and the per-pixel head: SAM's hypernetwork product or, as in the SAM 2
 //! decoder (`model::mask_decoder`), RUAC's [`BayesianPixelHead`] under `pixel_bndl`.
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{conv_transpose2d, ConvTranspose2d, ConvTranspose2dConfig, VarBuilder};
+use candle_nn::VarBuilder;
 
 use crate::model::bayes_head::BayesianPixelHead;
 use crate::model::common::{Activation, LayerNorm2d, Mlp};
 use crate::model::mask_decoder::PixelHead;
 use crate::model::transformer::TwoWayTransformer;
 use crate::model::gelu::gelu;
+use crate::model::upscale::ConvTranspose2x2;
 
 /// Decoder hyper-parameters (every SAM 1 checkpoint uses the defaults).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -68,9 +69,9 @@ pub struct Sam1MaskDecoder {
     pub transformer: TwoWayTransformer,
     iou_token: Tensor,
     mask_tokens: Tensor,
-    upscale_conv1: ConvTranspose2d,
+    upscale_conv1: ConvTranspose2x2,
     upscale_ln: LayerNorm2d,
-    upscale_conv2: ConvTranspose2d,
+    upscale_conv2: ConvTranspose2x2,
     pub pixel_head: PixelHead,
     iou_prediction_head: Mlp,
     cfg: Sam1DecoderConfig,
@@ -80,7 +81,6 @@ impl Sam1MaskDecoder {
     pub fn new(cfg: &Sam1DecoderConfig, vb: VarBuilder) -> Result<Self> {
         let d = cfg.transformer_dim;
         let n_tokens = cfg.num_multimask_outputs + 1;
-        let up = ConvTranspose2dConfig { stride: 2, ..Default::default() };
         let ou = vb.pp("output_upscaling");
         let pixel_head = if cfg.bayes_head {
             PixelHead::Bayesian(BayesianPixelHead::new(d, d / 8, n_tokens, vb.clone())?)
@@ -116,9 +116,9 @@ impl Sam1MaskDecoder {
             )?,
             iou_token: vb.pp("iou_token").get((1, d), "weight")?,
             mask_tokens: vb.pp("mask_tokens").get((n_tokens, d), "weight")?,
-            upscale_conv1: conv_transpose2d(d, d / 4, 2, up, ou.pp("0"))?,
+            upscale_conv1: ConvTranspose2x2::new(d, d / 4, ou.pp("0"))?,
             upscale_ln: LayerNorm2d::new(d / 4, ou.pp("1"))?,
-            upscale_conv2: conv_transpose2d(d / 4, d / 8, 2, up, ou.pp("3"))?,
+            upscale_conv2: ConvTranspose2x2::new(d / 4, d / 8, ou.pp("3"))?,
             pixel_head,
             iou_prediction_head: Mlp::new(
                 vb.pp("iou_prediction_head"),
