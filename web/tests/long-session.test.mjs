@@ -129,7 +129,7 @@ async function swapImage(page, how, what) {
 
 test('200 clicks and 20 image swaps: the JS heap and the wasm memory do not grow, the reference click is unchanged', { timeout: SLOW * 3 }, async () => {
   // Started empty (no sample photo), so the warm-up below is the worker's whole history: with
-  // the sample encoded first the allocator reaches its high-water mark only in the session
+  // the sample encoded first the allocator reached its high-water mark only in the session
   // (measured once: 14.31 -> 16.06 MB, then flat from 200 to 600 clicks), not in the warm-up.
   const { page, errors } = await open('?backend=cpu&sample=none', { workers: true, init: instrumentWorkers });
   const cdp = await env.context.newCDPSession(page);
@@ -137,30 +137,35 @@ test('200 clicks and 20 image swaps: the JS heap and the wasm memory do not grow
     ['file', CAT], ['gallery', 'coffee.jpg'], ['file', path.join(FIXTURES, 'chelsea-300.png')],
     ['drop', CAT], ['gallery', 'astronaut.jpg'],
   ];
-  // Warm-up: every image once, so the wasm memory has grown to what the largest one needs.
-  for (const [how, what] of swaps) {
-    await swapImage(page, how, what);
-    await clickPixel(page, 3, 3);
-  }
+  // 20 swaps, 10 clicks each (every third a negative one), at seeded positions: the session.
+  let seed = 12345, clicks = 0;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296);
+  const round = async (swapCount) => {
+    for (let s = 0; s < swapCount; s++) {
+      const [how, what] = swaps[s % swaps.length];
+      await swapImage(page, how, what);
+      const [w, h] = await demo(page, (el) => [el.current.width, el.current.height]);
+      for (let c = 0; c < 10; c++) {
+        await clickPixel(page, Math.floor(rand() * w), Math.floor(rand() * h), c % 3 === 2 ? { button: 'right' } : {});
+        clicks++;
+      }
+      assert.equal((await demo(page, (el) => el.points)).length, 10, `swap ${s}: the clicks of this image only`);
+    }
+  };
+  // Warm-up: one round of the session's own pattern (every image, ten clicks each), so that
+  // the allocator has met every size the session asks for. Its high-water mark depends on the
+  // order of allocations, not only on the largest image: with a shorter warm-up it was reached
+  // inside the session once, then stayed flat for hundreds of clicks (a plateau, not a leak).
+  // A leak still shows: it grows with every one of the 200 measured clicks.
+  await round(swaps.length);
+  clicks = 0;
   const r0 = await referenceClick(page);
   compareWithNative(r0, TOL_CPU, 'before the session');
   const before = { ...(await pageHeap(cdp)), wasm: await wasmBytes(page) };
   const windowBefore = await listeners(cdp, 'window');
 
-  // 20 swaps, 10 clicks each (every third a negative one), at seeded positions.
-  let seed = 12345, clicks = 0;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296);
   const t0 = Date.now();
-  for (let s = 0; s < 20; s++) {
-    const [how, what] = swaps[s % swaps.length];
-    await swapImage(page, how, what);
-    const [w, h] = await demo(page, (el) => [el.current.width, el.current.height]);
-    for (let c = 0; c < 10; c++) {
-      await clickPixel(page, Math.floor(rand() * w), Math.floor(rand() * h), c % 3 === 2 ? { button: 'right' } : {});
-      clicks++;
-    }
-    assert.equal((await demo(page, (el) => el.points)).length, 10, `swap ${s}: the clicks of this image only`);
-  }
+  await round(20);
   const seconds = (Date.now() - t0) / 1000;
 
   const r1 = await referenceClick(page);

@@ -7,7 +7,7 @@
 //!
 //! Used by [`super::common::sdpa`] when nothing records gradients (training keeps the
 //! differentiable path); the result equals it up to float summation order.
-use super::fastexp;
+use super::fastmath;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
 /// Query rows per task and keys per block: a 64 × 256 score block is 64 KB, in L2.
@@ -112,9 +112,9 @@ fn block(qb: &[f32], k: &[f32], v: &[f32], o: &mut [f32], d: usize, dv: usize, s
         }
         for i in 0..rows {
             let row = &mut s[i * kc..(i + 1) * kc];
-            let top = fastexp::max(row).max(m[i]);
-            let keep = if m[i] == f32::NEG_INFINITY { 0.0 } else { fastexp::exp(m[i] - top) };
-            let sum = fastexp::exp_shifted_in_place(row, top);
+            let top = fastmath::max(row).max(m[i]);
+            let keep = if m[i] == f32::NEG_INFINITY { 0.0 } else { fastmath::exp(m[i] - top) };
+            let sum = fastmath::exp_shifted_in_place(row, top);
             l[i] = l[i] * keep + sum;
             m[i] = top;
             if keep != 1.0 {

@@ -4,7 +4,7 @@ pub mod bayes_head;
 pub mod common;
 pub mod config;
 pub mod dwconv;
-pub mod fastexp;
+pub mod fastmath;
 pub mod flash;
 pub mod gelu;
 pub mod hiera;

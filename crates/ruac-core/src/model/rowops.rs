@@ -3,7 +3,7 @@
 //! seven elementary ops each, every one a full pass with its own intermediate; the encoder's
 //! backward (attackers' gradients flow through the frozen encoder) was 3.6× PyTorch's time.
 //! Each kernel here is one pass over the rows, split across threads natively.
-use super::fastexp;
+use super::fastmath;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, InplaceOp2, Layout, Result, Shape, Tensor, D};
 
 /// `nn.LayerNorm` over the last axis: `(x - mean) / sqrt(var + eps) * w + b`.
@@ -247,7 +247,7 @@ impl CustomOp1 for Softmax {
         let c = xl.dims().last().copied().unwrap_or(1);
         let out = rows_par(x.len() / c.max(1), c, |r, o| {
             let x = &x[r * c..(r + 1) * c];
-            let sum = fastexp::exp_shifted(x, o, fastexp::max(x));
+            let sum = fastmath::exp_shifted(x, o, fastmath::max(x));
             let inv = 1.0 / sum;
             o.iter_mut().for_each(|v| *v *= inv);
         });

@@ -30,11 +30,14 @@ impl Module for ConvTranspose2x2 {
         let c_out = self.weight.dim(1)?;
         let rows = x.permute((0, 2, 3, 1))?.contiguous()?.reshape((b * h * w, c_in))?;
         let taps = rows.matmul(&self.weight.reshape((c_in, c_out * 4))?)?;
-        taps.reshape((b, h, w, c_out, 2, 2))?
+        // The bias of channel o goes to its four taps (columns 4o..4o+3), before the shuffle:
+        // in place at inference (rowops::add_bias), so no output-sized buffer is added.
+        let bias4 = self.bias.unsqueeze(1)?.broadcast_as((c_out, 4))?.flatten_all()?;
+        super::rowops::add_bias(taps, &bias4)?
+            .reshape((b, h, w, c_out, 2, 2))?
             .permute((0, 3, 1, 4, 2, 5))?
             .contiguous()?
-            .reshape((b, c_out, 2 * h, 2 * w))?
-            .broadcast_add(&self.bias.reshape((1, c_out, 1, 1))?)
+            .reshape((b, c_out, 2 * h, 2 * w))
     }
 }
 

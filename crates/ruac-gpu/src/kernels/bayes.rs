@@ -9,29 +9,7 @@ use crate::error::GpuError;
 pub const NAME: &str = "bayes";
 pub const SRC: &str = concat!(include_str!("common.wgsl"), include_str!("bayes.wgsl"));
 
-/// PCG32's multiplier and the increment `Pcg32::new` uses (`ruac_core::rng`).
-pub const PCG_MULT: u64 = 6_364_136_223_846_793_005;
-pub const PCG_INC: u64 = (0xda3e_39cb_94b9_5bdb_u64 << 1) | 1;
-
-/// The state `Pcg32::new(seed)` starts from (its first output comes from this state).
-pub fn pcg_initial_state(seed: u64) -> u64 {
-    let step = |s: u64| s.wrapping_mul(PCG_MULT).wrapping_add(PCG_INC);
-    step(step(0).wrapping_add(seed))
-}
-
-/// `(A_i, C_i)` with `step^(2^i)(s) = A_i s + C_i`, packed as `[A lo, A hi, C lo, C hi]` for
-/// i in 0..32 (the O(log n) jump-ahead of Brown, "Random number generation with arbitrary
-/// strides", 1994, as in pcg's `advance`).
-pub fn pcg_jump_table() -> Vec<u32> {
-    let (mut a, mut c) = (PCG_MULT, PCG_INC);
-    let mut t = Vec::with_capacity(128);
-    for _ in 0..32 {
-        t.extend([a as u32, (a >> 32) as u32, c as u32, (c >> 32) as u32]);
-        c = c.wrapping_mul(a.wrapping_add(1));
-        a = a.wrapping_mul(a);
-    }
-    t
-}
+pub use ruac_core::rng::{initial_state as pcg_initial_state, jump_table as pcg_jump_table, INC as PCG_INC};
 
 /// The head's sizes: `hw` pixels, `c` channels, `k` mask tokens.
 #[derive(Debug, Clone, Copy, Default)]

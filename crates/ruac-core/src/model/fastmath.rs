@@ -16,13 +16,18 @@ pub fn exp(x: f32) -> f32 {
     const LN2_LO: f32 = -2.121_944_4e-4;
     // 1.5 · 2^23: adding and subtracting it rounds to the nearest integer.
     const ROUND: f32 = 12_582_912.0;
-    let x = x.clamp(-87.336_55, 88.722_83);
+    // Comparisons and selects, not f32::clamp / f32::max (whose NaN rules block vectors).
+    let x = if x < -87.336_55 { -87.336_55 } else { x };
+    let x = if x > 88.722_83 { 88.722_83 } else { x };
     let n = (x * LOG2E + ROUND) - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1) * r
         + 0.5;
     let y = p * r * r + r + 1.0;
-    y * f32::from_bits(((n as i32 + 127) << 23) as u32)
+    // A NaN input stays NaN through y; its n is replaced so that the conversion is defined.
+    let n = if n.is_nan() { 0.0 } else { n };
+    // SAFETY: n is an integer in [-126, 128] (x was clamped), exactly representable in i32.
+    y * f32::from_bits(((unsafe { n.to_int_unchecked::<i32>() } + 127) << 23) as u32)
 }
 
 /// `o[j] = e^(x[j] - shift)`; returns the sum of `o`.
@@ -33,22 +38,27 @@ pub fn exp_shifted(x: &[f32], o: &mut [f32], shift: f32) -> f32 {
     exp_shifted_in_place(&mut o[..n], shift)
 }
 
-/// `x[j] = e^(x[j] - shift)`; returns the sum. With AVX2 where the CPU has it (checked
-/// at run time: the build targets baseline x86-64), eight values per instruction.
+/// `x[j] = e^(x[j] - shift)`; returns the sum.
 #[inline]
 pub fn exp_shifted_in_place(x: &mut [f32], shift: f32) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { exp_shifted_avx2(x, shift) };
-    }
-    exp_shifted_portable(x, shift)
+    vectorised(|| exp_shifted_portable(x, shift))
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn exp_shifted_avx2(x: &mut [f32], shift: f32) -> f32 {
-    exp_shifted_portable(x, shift)
+/// Runs `f` compiled for AVX2 where the CPU has it (checked at run time: the build targets
+/// baseline x86-64), so that the loops inlined into it take eight floats per instruction;
+/// elsewhere, as it is. `f`'s loops should be `#[inline(always)]` code to benefit.
+#[inline(always)]
+pub fn vectorised<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { avx2(f) };
+    }
+    f()
 }
 
 #[inline(always)]
@@ -120,5 +130,6 @@ mod tests {
         // Far below the range: tiny and positive, not NaN.
         let tiny = super::exp(-1e4);
         assert!(tiny > 0.0 && tiny < 1.2e-38);
+        assert!(super::exp(f32::NAN).is_nan());
     }
 }
