@@ -28,8 +28,10 @@ impl Module for ConvTranspose2x2 {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (b, c_in, h, w) = x.dims4()?;
         let c_out = self.weight.dim(1)?;
-        let rows = x.permute((0, 2, 3, 1))?.contiguous()?.reshape((b * h * w, c_in))?;
-        let taps = rows.matmul(&self.weight.reshape((c_in, c_out * 4))?)?;
+        // Channels-last rows read in place: (b, h·w, c_in) as a transposed view of NCHW, which
+        // the GEMM takes by its strides (no copy of the input).
+        let rows = x.contiguous()?.reshape((b, c_in, h * w))?.transpose(1, 2)?;
+        let taps = rows.broadcast_matmul(&self.weight.reshape((c_in, c_out * 4))?)?.reshape((b * h * w, c_out * 4))?;
         // The bias of channel o goes to its four taps (columns 4o..4o+3), before the shuffle:
         // in place at inference (rowops::add_bias), so no output-sized buffer is added.
         let bias4 = self.bias.unsqueeze(1)?.broadcast_as((c_out, 4))?.flatten_all()?;
