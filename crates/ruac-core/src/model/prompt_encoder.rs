@@ -68,6 +68,9 @@ pub struct PromptEncoder {
     embed_dim: usize,
     image_embedding_size: (usize, usize),
     input_image_size: (usize, usize),
+    /// `get_dense_pe`'s result, kept after the first call when nothing records gradients:
+    /// it depends only on the Fourier matrix, a buffer that is never trained.
+    dense_pe: std::sync::OnceLock<Tensor>,
 }
 
 impl PromptEncoder {
@@ -92,13 +95,23 @@ impl PromptEncoder {
             embed_dim,
             image_embedding_size,
             input_image_size,
+            dense_pe: std::sync::OnceLock::new(),
         })
     }
 
     /// `get_dense_pe`: `1, C, h, w` encoding of the image-embedding grid.
     pub fn get_dense_pe(&self) -> Result<Tensor> {
+        if let Some(pe) = self.dense_pe.get() {
+            return Ok(pe.clone());
+        }
         let (h, w) = self.image_embedding_size;
-        self.pe_layer.forward_grid(h, w)?.unsqueeze(0)
+        let pe = self.pe_layer.forward_grid(h, w)?.unsqueeze(0)?;
+        // In training the matrix is a variable whose value may still be set after the model
+        // is built: computed afresh then.
+        if !self.pe_layer.gaussian.track_op() {
+            let _ = self.dense_pe.set(pe.clone());
+        }
+        Ok(pe)
     }
 
     /// `_embed_points`: `points` is `B, N, 2` in input-image pixels, `labels` is `B, N`
@@ -156,5 +169,34 @@ impl PromptEncoder {
             }
         };
         Ok((sparse, dense))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+    use candle_nn::VarMap;
+
+    #[test]
+    fn dense_pe_is_kept_at_inference_and_recomputed_for_variables() -> Result<()> {
+        let dev = Device::Cpu;
+        // Plain tensors (inference): a zero Fourier matrix gives sin 0 = 0 in the first half
+        // of the channels and cos 0 = 1 in the second, and the second call is the same tensor.
+        let enc = PromptEncoder::new(8, (4, 4), (64, 64), VarBuilder::zeros(DType::F32, &dev))?;
+        let a = enc.get_dense_pe()?;
+        assert_eq!(a.dims(), &[1, 8, 4, 4]);
+        let v = a.flatten_all()?.to_vec1::<f32>()?;
+        assert!(v[..64].iter().all(|&x| x == 0.0) && v[64..].iter().all(|&x| x == 1.0));
+        assert_eq!(enc.get_dense_pe()?.id(), a.id());
+        // Variables (training): a value set after the first call is seen by the next.
+        let map = VarMap::new();
+        let enc = PromptEncoder::new(8, (4, 4), (64, 64), VarBuilder::from_varmap(&map, DType::F32, &dev))?;
+        let first = enc.get_dense_pe()?;
+        map.data().lock().unwrap()["pe_layer.positional_encoding_gaussian_matrix"].set(&Tensor::zeros((2, 4), DType::F32, &dev)?)?;
+        let second = enc.get_dense_pe()?;
+        assert_ne!(first.id(), second.id());
+        assert_eq!(second.flatten_all()?.to_vec1::<f32>()?, v);
+        Ok(())
     }
 }
